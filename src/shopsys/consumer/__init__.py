@@ -1,0 +1,1 @@
+"""serve-consumer: the consumer loop writing purchases to MongoDB, and the management API."""

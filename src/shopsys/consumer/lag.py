@@ -1,0 +1,149 @@
+"""Consumer lag per partition: high watermark minus the group's committed offset.
+
+That is the number KEDA's Kafka scaler computes for the consumer group. It is read from the
+broker through an admin client on its own thread: asking through the consumer would queue
+behind its long-poll fetches and slow the loop, and fetch statistics go stale while the
+partitions are paused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from prometheus_client import Gauge
+
+from shopsys.consumer.batch import Partition
+from shopsys.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+
+class OffsetSource:
+    """Where committed offsets and watermarks come from; tests substitute a subclass."""
+
+    def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """The group's committed offset per partition; negative when none."""
+        raise NotImplementedError
+
+    def watermarks(self, partitions: Iterable[Partition], *, latest: bool) -> dict[Partition, int]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+class KafkaOffsetSource(OffsetSource):
+    """Asks the broker through a consumer handle of its own that never joins the group.
+
+    Not the AdminClient: its coordinator lookups abort the process inside librdkafka
+    (``rd_kafka_enq_once_del_source_return`` assertion) when the broker goes away mid-request,
+    which the Kafka-outage tests provoked. Committed offsets and watermarks through a plain
+    consumer handle survive outages.
+    """
+
+    def __init__(self, settings: KafkaSettings, *, timeout: float = 5.0) -> None:
+        self._client = Consumer(
+            {
+                **settings.client_config(),
+                "group.id": settings.consumer_group,
+                "enable.auto.commit": False,
+                "logger": logging.getLogger("shopsys.librdkafka"),
+            }
+        )
+        self._timeout = timeout
+
+    def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        asked = [TopicPartition(topic, part) for topic, part in partitions]
+        answer = self._client.committed(asked, timeout=self._timeout)
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None}
+
+    def watermarks(self, partitions: Iterable[Partition], *, latest: bool) -> dict[Partition, int]:
+        found = {}
+        for topic, part in partitions:
+            low, high = self._client.get_watermark_offsets(
+                TopicPartition(topic, part), timeout=self._timeout, cached=False
+            )
+            found[(topic, part)] = high if latest else low
+        return found
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class LagMonitor:
+    """Publishes the lag of the partitions this consumer owns, every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        source: OffsetSource,
+        gauge: Gauge,
+        assigned: Callable[[], set[Partition]],
+        *,
+        interval: float = 5.0,
+    ) -> None:
+        self._source = source
+        self._gauge = gauge
+        self._assigned = assigned
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lag: dict[Partition, int] = {}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="consumer-lag", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self._interval + 1)
+            if self._thread.is_alive():
+                return  # still inside a request: closing the client under it is unsafe
+        self._source.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.refresh()
+            except (KafkaException, RuntimeError, TimeoutError) as error:
+                logger.debug("lag refresh failed: %s", error)
+
+    def refresh(self) -> None:
+        partitions = set(self._assigned())
+        if not partitions:
+            self._publish({})
+            return
+        committed = self._source.committed(partitions)
+        high = self._source.watermarks(partitions, latest=True)
+        never_committed = [p for p in partitions if committed.get(p, -1) < 0]
+        low = self._source.watermarks(never_committed, latest=False) if never_committed else {}
+        lag = {}
+        for partition in partitions:
+            if partition not in high:
+                continue
+            position = committed.get(partition, -1)
+            if position < 0:
+                position = low.get(partition, 0)
+            lag[partition] = max(0, high[partition] - position)
+        self._publish(lag)
+
+    def _publish(self, lag: Mapping[Partition, int]) -> None:
+        with self._lock:
+            owned = self._assigned()  # a revoke may have happened while we asked
+            current = {partition: value for partition, value in lag.items() if partition in owned}
+            for gone in set(self.lag) - set(current):
+                self._gauge.remove(gone[0], str(gone[1]))
+            for (topic, part), value in current.items():
+                self._gauge.labels(topic, str(part)).set(value)
+            self.lag = current
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        """Revoked partitions are another consumer's to report."""
+        with self._lock:
+            for partition in partitions:
+                if self.lag.pop(partition, None) is not None:
+                    self._gauge.remove(partition[0], str(partition[1]))

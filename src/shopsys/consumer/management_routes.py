@@ -1,0 +1,141 @@
+"""The internal management API: reads of stored purchases, catalog administration, health."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shopsys.consumer.services import ConsumerServices
+from shopsys.http_errors import ApiError, invalid, validation_details
+from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
+from shopsys.models import Product
+from shopsys.observability import metrics_response
+from shopsys.store import InvalidCursorError
+
+
+def _services(request: Request) -> ConsumerServices:
+    services: ConsumerServices = request.app.state.services
+    return services
+
+
+def _require_token(request: Request) -> None:
+    expected = _services(request).admin_token
+    if expected is None:
+        return
+    supplied = request.headers.get("authorization", "")
+    if not hmac.compare_digest(supplied.encode(), f"Bearer {expected}".encode()):
+        raise ApiError(
+            401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+async def user_purchases(request: Request) -> Response:
+    user_id = identifier_param(request, "user_id")
+    limit = int_query(request, "limit", default=20, low=1, high=1_000)
+    cursor = cursor_query(request)
+    try:
+        page = await run_in_threadpool(
+            _services(request).purchases.list_user_purchases, user_id, limit=limit, cursor=cursor
+        )
+    except InvalidCursorError:
+        raise invalid("cursor", "is not a cursor this API issued") from None
+    return JSONResponse(
+        {"items": [item.model_dump() for item in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def user_summary(request: Request) -> Response:
+    user_id = identifier_param(request, "user_id")
+    count, total = await run_in_threadpool(_services(request).purchases.user_summary, user_id)
+    return JSONResponse({"user_id": user_id, "purchases": count, "total_cents": total})
+
+
+async def get_purchase(request: Request) -> Response:
+    purchase_id = str(request.path_params["purchase_id"])
+    if len(purchase_id) > 64:
+        raise invalid("purchase_id", "must be a UUID")
+    purchase = await run_in_threadpool(_services(request).purchases.get_purchase, purchase_id)
+    if purchase is None:
+        raise ApiError(404, "purchase not found (it may not be stored yet)")
+    return JSONResponse(purchase.model_dump())
+
+
+async def list_products(request: Request) -> Response:
+    products = await run_in_threadpool(_services(request).catalog.list_products)
+    return JSONResponse([product.model_dump() for product in products])
+
+
+async def get_product(request: Request) -> Response:
+    product_id = identifier_param(request, "product_id")
+    product = await run_in_threadpool(_services(request).catalog.get_product, product_id)
+    if product is None:
+        raise ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
+    return JSONResponse(product.model_dump())
+
+
+async def put_product(request: Request) -> Response:
+    _require_token(request)
+    product_id = identifier_param(request, "product_id")
+    body: dict[str, Any] = (
+        await read_json_model(request, _ProductBody, max_bytes=16_384)
+    ).model_dump(exclude_none=True)
+    try:
+        product = Product.model_validate({**body, "id": product_id})
+    except ValidationError as error:
+        raise ApiError(422, "invalid product", details=validation_details(error)) from None
+    created = await run_in_threadpool(_services(request).catalog.put_product, product)
+    return JSONResponse(product.model_dump(), status_code=201 if created else 200)
+
+
+async def delete_product(request: Request) -> Response:
+    _require_token(request)
+    product_id = identifier_param(request, "product_id")
+    if not await run_in_threadpool(_services(request).catalog.delete_product, product_id):
+        raise ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
+    return Response(status_code=204)
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: a crashed consumer loop needs a restart; a down database does not."""
+    if not _services(request).consumer_alive():
+        return JSONResponse({"status": "consumer loop crashed"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services = _services(request)
+    problems = await run_in_threadpool(services.readiness_problems)
+    if problems:
+        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    return metrics_response(_services(request).metrics.registry)
+
+
+def management_routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/users/{user_id}/purchases", user_purchases, methods=["GET"]),
+        Route("/api/v1/users/{user_id}/summary", user_summary, methods=["GET"]),
+        Route("/api/v1/purchases/{purchase_id}", get_purchase, methods=["GET"]),
+        Route("/api/v1/products", list_products, methods=["GET"]),
+        Route("/api/v1/products/{product_id}", get_product, methods=["GET"]),
+        Route("/api/v1/products/{product_id}", put_product, methods=["PUT"]),
+        Route("/api/v1/products/{product_id}", delete_product, methods=["DELETE"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+class _ProductBody(Product):
+    """PUT body: the id comes from the path, so it may be omitted in the body."""
+
+    id: str | None = None  # type: ignore[assignment]

@@ -1,0 +1,73 @@
+"""Reading and validating request input for both APIs: bodies, path and query parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from shopsys.http_errors import ApiError, invalid, validation_details
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+
+
+async def read_json_model(request: Request, model: type[ModelT], *, max_bytes: int) -> ModelT:
+    """The body parsed as ``model``: 413 above ``max_bytes``, 422 for anything malformed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and _is_small_number(declared, 19) and int(declared) > max_bytes:
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise invalid("content-type", "the body must be sent as application/json", "content_type")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise ApiError(413, f"request body is larger than {max_bytes} bytes")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid("body", "the body is not valid JSON", "json_invalid") from None
+    if not isinstance(payload, dict):
+        raise invalid("body", "the body must be a JSON object", "object_type")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise ApiError(422, "invalid request body", details=validation_details(error)) from None
+
+
+def _is_small_number(raw: str, max_digits: int) -> bool:
+    """ASCII digits only (``str.isdigit`` alone accepts ``²``, which ``int`` rejects)."""
+    return 0 < len(raw) <= max_digits and raw.isascii() and raw.isdigit()
+
+
+def identifier_param(request: Request, name: str) -> str:
+    value = str(request.path_params[name])
+    if not _IDENTIFIER.fullmatch(value):
+        raise invalid(
+            name, "must be 1-64 characters of letters, digits and . _ : @ - (not leading)"
+        )
+    return value
+
+
+def int_query(request: Request, name: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not _is_small_number(raw, 9) or not low <= int(raw) <= high:
+        raise invalid(name, f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def cursor_query(request: Request) -> str | None:
+    raw = request.query_params.get("cursor")
+    if raw is None or raw == "":
+        return None
+    if len(raw) > 512 or not re.fullmatch(r"[A-Za-z0-9_-]+", raw):
+        raise invalid("cursor", "is not a cursor this API issued")
+    return raw

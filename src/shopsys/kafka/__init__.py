@@ -1,0 +1,1 @@
+"""Kafka plumbing: the awaited producer, the consumer factory and topic administration."""

@@ -1,0 +1,136 @@
+"""The purchase publisher: an idempotent, acks=all producer whose sends can be awaited.
+
+A purchase is only acknowledged to the client after Kafka's delivery report said the event
+is on all in-sync replicas; until then it is in flight, and if that takes longer than the
+publish timeout the caller gets ``PublishError`` (the API answers ``503``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from shopsys.models import PurchaseEvent
+from shopsys.settings import KafkaSettings
+
+Headers = Sequence[tuple[str, bytes]]
+# librdkafka's own log lines go through Python logging, so they come out as JSON too.
+LIBRDKAFKA_LOGGER = logging.getLogger("shopsys.librdkafka")
+
+
+class PublishError(Exception):
+    """Kafka did not acknowledge the event (broker down, queue full, or timeout)."""
+
+
+class PurchasePublisher:
+    """The interface the web role depends on; tests substitute a subclass."""
+
+    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+        raise NotImplementedError
+
+    async def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def queue_length(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None
+
+
+def producer_config(settings: KafkaSettings, publish_timeout: float) -> dict[str, Any]:
+    return {
+        **settings.client_config(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        # librdkafka gives up on a message on its own at the same bound the API waits, so an
+        # event answered with 503 is almost never delivered later (and an Idempotency-Key
+        # retry makes that case harmless anyway).
+        "message.timeout.ms": max(1_000, int(publish_timeout * 1_000)),
+        "queue.buffering.max.messages": 100_000,
+    }
+
+
+class KafkaPurchasePublisher(PurchasePublisher):
+    """One per process, created in the app lifespan; a thread serves the delivery reports."""
+
+    def __init__(self, settings: KafkaSettings, *, publish_timeout: float) -> None:
+        self._topic = settings.topic
+        self._publish_timeout = publish_timeout
+        self._producer = Producer(
+            {**producer_config(settings, publish_timeout), "logger": LIBRDKAFKA_LOGGER}
+        )
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
+        self._poller.start()
+        self._ready_checked_at = 0.0
+        self._ready = False
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            self._producer.poll(0.1)
+
+    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+        loop = asyncio.get_running_loop()
+        delivered: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            loop.call_soon_threadsafe(_settle, delivered, error)
+
+        try:
+            self._producer.produce(
+                self._topic,
+                key=event.user_id.encode(),
+                value=event.to_json(),
+                headers=list(headers),
+                on_delivery=on_delivery,
+            )
+        except BufferError as error:
+            raise PublishError("the producer queue is full") from error
+        except KafkaException as error:
+            raise PublishError(str(error)) from error
+        try:
+            await asyncio.wait_for(asyncio.shield(delivered), timeout=self._publish_timeout + 1)
+        except TimeoutError as error:
+            raise PublishError("Kafka did not acknowledge the event in time") from error
+
+    async def is_ready(self) -> bool:
+        """Whether the broker answers a metadata request for our topic (cached for 2 s)."""
+        if time.monotonic() - self._ready_checked_at < 2.0:
+            return self._ready
+        self._ready = await asyncio.to_thread(self._check_metadata)
+        self._ready_checked_at = time.monotonic()
+        return self._ready
+
+    def _check_metadata(self) -> bool:
+        try:
+            metadata = self._producer.list_topics(topic=self._topic, timeout=1.5)
+        except KafkaException:
+            return False
+        topic = metadata.topics.get(self._topic)
+        return topic is not None and topic.error is None and bool(metadata.brokers)
+
+    def queue_length(self) -> int:
+        return len(self._producer)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._producer.flush, 10.0)
+        self._stopping.set()
+        await asyncio.to_thread(self._poller.join, 2.0)
+
+
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(PublishError(error.str()))

@@ -1,0 +1,1 @@
+"""``shopsys load``: a load generator for the storefront API."""

@@ -1,0 +1,1 @@
+"""serve-web: the public storefront role (Starlette app, Kafka producer)."""

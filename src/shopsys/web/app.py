@@ -1,0 +1,72 @@
+"""The web role's composition root: builds the producer and the management client once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from shopsys.http_errors import EXCEPTION_HANDLERS
+from shopsys.kafka.producer import KafkaPurchasePublisher
+from shopsys.observability import ObservabilityMiddleware
+from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
+from shopsys.web.management_client import HttpManagementReader
+from shopsys.web.pages import page_routes
+from shopsys.web.routes import api_routes
+from shopsys.web.services import WebBehaviour, WebMetrics, WebServices
+from shopsys.web.shutdown import run_before_sigterm
+
+logger = logging.getLogger(__name__)
+
+BENCHMARK_BASELINE_ENV = "SHOPSYS_WEB_BENCHMARK_BASELINE"
+
+
+def create_app(
+    make_services: Callable[[], WebServices], *, benchmark_baseline: bool = False
+) -> Starlette:
+    """The Starlette app; ``make_services`` runs in the lifespan, once per process."""
+    metrics = WebMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = make_services()
+        services.metrics = metrics
+        app.state.services = services
+        undo_signal = run_before_sigterm(services.begin_shutdown)
+        logger.info("web role started")
+        try:
+            yield
+        finally:
+            undo_signal()
+            logger.info("web role stopping: flushing the producer")
+            await services.close()
+            logger.info("web role stopped")
+
+    app = Starlette(
+        routes=[*api_routes(benchmark_baseline=benchmark_baseline), *page_routes()],
+        middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False  # an unknown path is a plain JSON 404, never a redirect
+    return app
+
+
+def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSettings) -> Starlette:
+    """Production wiring from settings."""
+
+    def make_services() -> WebServices:
+        return WebServices(
+            publisher=KafkaPurchasePublisher(kafka, publish_timeout=web.publish_timeout_seconds),
+            reader=HttpManagementReader(
+                management.api_url,
+                timeout=management.request_timeout_seconds,
+                catalog_cache_seconds=web.catalog_cache_seconds,
+            ),
+            settings=WebBehaviour(max_body_bytes=web.max_body_bytes),
+        )
+
+    return create_app(make_services, benchmark_baseline=web.benchmark_baseline)

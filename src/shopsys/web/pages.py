@@ -1,0 +1,39 @@
+"""The storefront page, its static assets and the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from shopsys.web.openapi import openapi_document
+
+STATIC_DIR = Path(__file__).with_name("static")
+_PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def storefront(_request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
+async def openapi(_request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def page_routes() -> list[BaseRoute]:
+    return [
+        Route("/", storefront, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

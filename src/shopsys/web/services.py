@@ -1,0 +1,57 @@
+"""What the web role's handlers depend on, bundled so the composition root can pass it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shopsys.kafka.producer import PurchasePublisher
+from shopsys.observability import HttpMetrics
+from shopsys.web.management_client import ManagementReader
+
+
+class WebMetrics(HttpMetrics):
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        super().__init__(registry or CollectorRegistry(), "shopsys_web")
+        self.events_produced = Counter(
+            "shopsys_web_events_produced_total",
+            "Purchase events acknowledged by Kafka.",
+            registry=self.registry,
+        )
+        self.events_failed = Counter(
+            "shopsys_web_events_failed_total",
+            "Purchase events Kafka did not acknowledge in time (answered 503).",
+            registry=self.registry,
+        )
+        self.producer_queue = Gauge(
+            "shopsys_web_producer_queue_messages",
+            "Messages waiting in the producer queue for a delivery report.",
+            registry=self.registry,
+        )
+
+
+@dataclass(frozen=True)
+class WebBehaviour:
+    max_body_bytes: int = 16_384
+    retry_after_seconds: int = 2
+
+
+@dataclass
+class WebServices:
+    publisher: PurchasePublisher
+    reader: ManagementReader
+    settings: WebBehaviour = field(default_factory=WebBehaviour)
+    metrics: WebMetrics = field(default_factory=WebMetrics)
+    shutting_down: bool = False
+
+    def begin_shutdown(self) -> None:
+        """Readiness turns false; requests already running still complete."""
+        self.shutting_down = True
+
+    async def close(self) -> None:
+        self.shutting_down = True
+        try:
+            await self.publisher.close()
+        finally:
+            await self.reader.close()

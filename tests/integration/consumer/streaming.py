@@ -1,0 +1,134 @@
+"""A stream of purchases through serve-web, retried with the same Idempotency-Key until 202.
+
+Every key is retried until it is accepted, so the set of purchase ids answered 202 is
+exactly the set of purchases that may exist: the fault tests compare it with MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+
+PRODUCTS = ("p-001", "p-002", "p-003", "p-004", "p-005", "p-006")
+
+
+class PurchaseStream:
+    """``total`` purchases from ``concurrency`` workers, at most ``rate`` per second."""
+
+    def __init__(
+        self,
+        web_url: str,
+        total: int,
+        *,
+        concurrency: int = 32,
+        rate: float | None = None,
+        users: int = 200,
+        deadline_seconds: float = 150.0,
+    ) -> None:
+        self.web_url = web_url
+        self.total = total
+        self.concurrency = concurrency
+        self.rate = rate
+        self.users = users
+        self.deadline_seconds = deadline_seconds
+        self.run_id = uuid.uuid4().hex[:8]
+        self.accepted: dict[int, str] = {}
+        self.statuses: Counter[str] = Counter()
+        self.errors: list[str] = []
+        self.started_at = 0.0
+        self.finished_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="purchase-stream", daemon=True)
+
+    # --- control from the test thread ---------------------------------------------------
+
+    def start(self) -> PurchaseStream:
+        self.started_at = time.monotonic()
+        self._thread.start()
+        return self
+
+    def wait_for(self, accepted: int, timeout: float = 60.0) -> None:
+        """Block until at least ``accepted`` purchases were answered 202."""
+        deadline = time.monotonic() + timeout
+        while len(self.accepted) < accepted:
+            if not self._thread.is_alive():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.accepted)} of {accepted} accepted in time")
+            time.sleep(0.05)
+
+    def join(self) -> set[str]:
+        """Wait for the end of the stream; the purchase ids answered 202."""
+        self._thread.join(self.deadline_seconds + 30)
+        assert not self._thread.is_alive(), "the purchase stream did not finish"
+        assert not self.errors, f"unexpected answers: {self.errors[:5]}"
+        assert len(self.accepted) == self.total, f"{len(self.accepted)} of {self.total} accepted"
+        ids = set(self.accepted.values())
+        assert len(ids) == self.total, "two purchases got the same id"
+        return ids
+
+    def summary(self) -> str:
+        seconds = (self.finished_at or time.monotonic()) - self.started_at
+        return (
+            f"{len(self.accepted)} accepted in {seconds:.1f}s "
+            f"({len(self.accepted) / max(seconds, 1e-9):.0f}/s), answers {dict(self.statuses)}"
+        )
+
+    # --- the stream -----------------------------------------------------------------------
+
+    def _request(self, index: int) -> tuple[str, dict[str, Any]]:
+        user = f"user-{index % self.users:03d}"
+        if index % 2:
+            return "/api/v1/buy", {"username": f"User {user}", "userid": user, "price": 2.5}
+        product = PRODUCTS[index % len(PRODUCTS)]
+        return "/api/v1/purchases", {"user_id": user, "product_id": product, "quantity": 1}
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as error:  # surfaced by join()
+            self.errors.append(f"stream crashed: {error!r}")
+        finally:
+            self.finished_at = time.monotonic()
+
+    async def _main(self) -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(self.total):
+            queue.put_nowait(index)
+        limits = httpx.Limits(max_connections=self.concurrency)
+        async with httpx.AsyncClient(base_url=self.web_url, timeout=20, limits=limits) as client:
+            await asyncio.gather(*(self._worker(client, queue) for _ in range(self.concurrency)))
+
+    async def _worker(self, client: httpx.AsyncClient, queue: asyncio.Queue[int]) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            if self.rate is not None:
+                start_at = self.started_at + index / self.rate
+                await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+            await self._purchase(client, index)
+
+    async def _purchase(self, client: httpx.AsyncClient, index: int) -> None:
+        path, body = self._request(index)
+        headers = {"Idempotency-Key": f"{self.run_id}-{index}"}
+        delay = 0.1
+        while time.monotonic() - self.started_at < self.deadline_seconds:
+            try:
+                response = await client.post(path, json=body, headers=headers)
+            except httpx.TransportError as error:
+                self.statuses[type(error).__name__] += 1
+            else:
+                self.statuses[str(response.status_code)] += 1
+                if response.status_code == 202:
+                    self.accepted[index] = response.json()["purchase_id"]
+                    return
+                if response.status_code not in (502, 503, 504):
+                    self.errors.append(f"{path} -> {response.status_code} {response.text[:200]}")
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        self.errors.append(f"purchase {index} was never accepted")

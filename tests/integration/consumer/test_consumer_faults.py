@@ -1,0 +1,115 @@
+"""Fault tests (a) and (b): consumers killed and rebalanced while purchases stream in.
+
+Each streams purchases through serve-web while the fault happens, then asserts that the set
+of purchase ids in MongoDB is exactly the set answered 202, with no duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+
+from shopsys.settings import KafkaSettings
+from tests.integration.conftest import Isolation
+from tests.integration.consumer.checks import (
+    add_consumer,
+    assert_exactly_once,
+    management_url,
+    metric_samples,
+    wait_caught_up,
+    wait_until_stored,
+)
+from tests.integration.consumer.streaming import PurchaseStream
+
+pytestmark = pytest.mark.integration
+
+PURCHASES = 5_000
+RATE = 200.0  # purchases per second: a 25 s stream, long enough for the faults to land in it
+
+
+def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
+    system_factory: Any, mongo_database: Database[Any], kafka_settings: KafkaSettings
+) -> None:
+    with system_factory() as system:
+        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        purchases = mongo_database["purchases"]
+        for kill in range(3):
+            stream.wait_for(PURCHASES * (kill + 1) // 4)
+            stored_before = purchases.count_documents({})
+            system.consumer.kill()  # SIGKILL: no commit, no goodbye to the group
+            print(
+                f"\n[kill {kill + 1}] SIGKILL after {len(stream.accepted)} accepted, "
+                f"{stored_before} stored"
+            )
+            system.consumer.start()
+            system.consumer.wait_ready(60)
+            deadline = time.monotonic() + 30
+            while purchases.count_documents({}) <= stored_before:  # it works again
+                assert time.monotonic() < deadline, "the restarted consumer stored nothing"
+                time.sleep(0.2)
+        accepted = stream.join()
+        print(f"\n[kill] stream: {stream.summary()}")
+        stored = wait_until_stored(mongo_database, len(accepted))
+        assert_exactly_once("kill x3", accepted, stored)
+        wait_caught_up(kafka_settings)
+
+
+def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
+    system_factory: Any,
+    mongo_database: Database[Any],
+    kafka_settings: KafkaSettings,
+    isolation: Isolation,
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    with system_factory() as system:
+
+        def consumer(name: str) -> Any:
+            return add_consumer(
+                system,
+                isolation,
+                kafka_bootstrap=kafka_bootstrap,
+                mongodb_uri=mongodb_uri,
+                log_dir=tmp_path,
+                name=name,
+            )
+
+        second = consumer("consumer-b")
+        second.wait_ready(60)
+        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        stream.wait_for(PURCHASES // 3)
+        third = consumer("consumer-c")  # joins: cooperative-sticky moves a few partitions
+        third.wait_ready(60)
+        stream.wait_for(2 * PURCHASES // 3)
+        started = time.monotonic()
+        exit_code = second.stop(timeout=30)  # SIGTERM: finish the batch, commit, leave
+        stop_seconds = time.monotonic() - started
+        print(f"\n[rebalance] consumer-b stopped with {exit_code} in {stop_seconds:.1f}s")
+        # uvicorn re-raises the SIGTERM it handled once shutdown is complete
+        assert exit_code in (0, -15), second.log_tail()
+        log = second.log_path.read_text()
+        assert "consumer leaving the group" in log
+        assert "Application shutdown complete" in log
+        assert stop_seconds < 25, "a consumer must leave within its shutdown bound"
+
+        accepted = stream.join()
+        print(f"\n[rebalance] stream: {stream.summary()}")
+        stored = wait_until_stored(mongo_database, len(accepted))
+        assert_exactly_once("rebalance", accepted, stored)
+        wait_caught_up(kafka_settings)
+
+        # The lag per partition is reported by whoever owns the partition, and reaches 0.
+        deadline = time.monotonic() + 20
+        while True:
+            lag: dict[str, float] = {}
+            for base_url in (system.management_url, management_url(third)):
+                lag.update(metric_samples(base_url, "shopsys_consumer_lag_messages"))
+            if len(lag) == kafka_settings.topic_partitions and not any(lag.values()):
+                break
+            assert time.monotonic() < deadline, f"lag per partition: {lag}"
+            time.sleep(0.5)

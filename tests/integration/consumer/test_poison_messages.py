@@ -1,0 +1,141 @@
+"""Fault test (e): 1% poison injected straight into the topic while purchases stream in."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from pymongo.database import Database
+
+from shopsys.models import Product, new_purchase_event
+from shopsys.settings import KafkaSettings
+from tests.integration.consumer.checks import (
+    assert_exactly_once,
+    metric_samples,
+    wait_caught_up,
+    wait_until_stored,
+)
+from tests.integration.consumer.streaming import PurchaseStream
+
+pytestmark = pytest.mark.integration
+
+PURCHASES = 5_000
+POISON = PURCHASES // 100
+LAMP = Product(id="p-001", name="Lamp", price_cents=100)
+
+
+def _poison_value(index: int) -> tuple[bytes, str | None, str]:
+    """(value, purchase_id it pretends to carry, what the DLQ error must mention)."""
+    event = new_purchase_event(
+        purchase_id=uuid.uuid4(),
+        user_id=f"user-{index:03d}",
+        username=None,
+        product=LAMP,
+        quantity=1,
+    )
+    document = json.loads(event.to_json())
+    if index % 3 == 0:
+        return event.to_json()[:40], None, "json"
+    if index % 3 == 1:
+        document["schema"] = "shopsys.purchase.v2"
+        return json.dumps(document).encode(), str(event.purchase_id), "schema"
+    document["quantity"] = 0
+    return json.dumps(document).encode(), str(event.purchase_id), "quantity"
+
+
+def _read_all(settings: KafkaSettings, topic: str) -> list[Message]:
+    reader = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": f"dlq-reader-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = reader.list_topics(topic, timeout=10)
+        partitions = [
+            TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions
+        ]
+        ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        reader.assign(partitions)
+        seen: list[Message] = []
+        deadline = time.monotonic() + 30
+        while sum(ends.values()) > len(seen) and time.monotonic() < deadline:
+            for message in reader.consume(500, timeout=0.5):
+                if message.error() is None:
+                    seen.append(message)
+        return seen
+    finally:
+        reader.close()
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
+    system_factory: Any, mongo_database: Database[Any], kafka_settings: KafkaSettings
+) -> None:
+    producer = Producer({**kafka_settings.client_config(), "acks": "all"})
+    injected: dict[tuple[int, int], tuple[bytes, str]] = {}
+    poison_ids: set[str] = set()
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        assert error is None, error
+        injected[(message.partition(), message.offset())] = (
+            message.value(),
+            expected_by_value[message.value()],
+        )
+
+    expected_by_value: dict[bytes, str] = {}
+    with system_factory() as system:
+        stream = PurchaseStream(system.web_url, PURCHASES, rate=250.0).start()
+        for index in range(POISON):
+            stream.wait_for(index * PURCHASES // POISON)
+            value, purchase_id, mention = _poison_value(index)
+            expected_by_value[value] = mention
+            if purchase_id is not None:
+                poison_ids.add(purchase_id)
+            producer.produce(
+                kafka_settings.topic,
+                key=f"user-{index:03d}".encode(),
+                value=value,
+                on_delivery=delivered,
+            )
+            producer.poll(0)
+        assert producer.flush(30) == 0
+        assert len(injected) == POISON
+
+        accepted = stream.join()
+        print(f"\n[poison] stream: {stream.summary()}; {POISON} poison messages injected")
+        stored = wait_until_stored(mongo_database, len(accepted))
+        assert_exactly_once("poison", accepted, stored)
+        assert not poison_ids & stored.ids, "a poison message reached MongoDB"
+        wait_caught_up(kafka_settings)
+        dead_lettered = metric_samples(
+            system.management_url, "shopsys_consumer_events_dead_lettered_total"
+        )
+        assert dead_lettered[""] == POISON
+
+    letters = _read_all(kafka_settings, kafka_settings.dlq_topic)
+    print(f"[poison] dead-letter topic holds {len(letters)} messages")
+    assert len(letters) == POISON
+    found = {}
+    for letter in letters:
+        headers = {key: value.decode() for key, value in letter.headers() or []}
+        assert headers["shopsys.dlq.topic"] == kafka_settings.topic
+        assert headers["shopsys.dlq.consumer_group"] == kafka_settings.consumer_group
+        origin = (int(headers["shopsys.dlq.partition"]), int(headers["shopsys.dlq.offset"]))
+        found[origin] = (letter.value(), headers["shopsys.dlq.error"])
+    assert set(found) == set(injected)
+    for origin, (value, mention) in injected.items():
+        stored_value, error = found[origin]
+        assert stored_value == value
+        assert mention in error.lower(), error

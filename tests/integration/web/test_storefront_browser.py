@@ -1,0 +1,93 @@
+"""The storefront page in a real headless Chromium: load it, buy, see the purchase appear."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.integration.conftest import RunningSystem
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is required for the browser test (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+        assert errors == [], f"JavaScript errors on the page: {errors}"
+    finally:
+        context.close()
+
+
+def test_buy_from_the_storefront_and_see_it_in_my_purchases(
+    page: Page, shared_system: RunningSystem, unique_user: str, tmp_path: Path
+) -> None:
+    page.goto(shared_system.web_url + "/")
+    products = page.locator("#products li[data-product-id]")
+    expect(products).to_have_count(6)
+    expect(products.first).to_contain_text("Enamel mug")
+
+    page.fill("#user-id", unique_user)
+    page.fill("#username", "Browser Ann")
+    mug = page.locator('#products li[data-product-id="p-002"]')
+    mug.locator("input.quantity").fill("2")
+    mug.locator("button.buy").click()
+    expect(page.locator("#status")).to_contain_text("Accepted", timeout=15_000)
+
+    stored = page.locator("#purchases li[data-purchase-id]:not(.pending)")
+    expect(stored).to_have_count(1, timeout=20_000)
+    expect(stored.first).to_contain_text("Canvas tote bag \u00d7 2")
+    expect(stored.first).to_contain_text("36")
+
+    page.locator('#products li[data-product-id="p-005"] button.buy').click()
+    expect(stored).to_have_count(2, timeout=20_000)
+    expect(stored.first).to_contain_text("Sticker pack \u00d7 1")  # newest first
+    page.screenshot(path=str(tmp_path / "storefront.png"), full_page=True)
+
+    # a reload remembers the user and shows the history again
+    page.reload()
+    expect(page.locator("#user-id")).to_have_value(unique_user)
+    expect(stored).to_have_count(2, timeout=10_000)
+
+
+def test_invalid_user_id_is_explained_not_sent(page: Page, shared_system: RunningSystem) -> None:
+    page.goto(shared_system.web_url + "/")
+    expect(page.locator("#products li[data-product-id]")).to_have_count(6)
+    page.fill("#user-id", "not valid!")
+    page.locator("#products li button.buy").first.click()
+    expect(page.locator("#status")).to_contain_text("Enter a user id")
+    expect(page.locator("#status")).to_have_class("error")

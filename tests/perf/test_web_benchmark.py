@@ -1,0 +1,204 @@
+"""Benchmark (figures, not a pass/fail threshold): POST /api/v1/purchases on one uvicorn worker.
+
+Measured in one run against the real broker: the purchase route (202 only after Kafka's ack)
+against a baseline route on the same server that validates and prices the same body and
+answers 202 without Kafka (enabled by SHOPSYS_WEB_BENCHMARK_BASELINE=1). Reports the ratio of
+their maximum rates (goal: at least 0.5), the purchase p99 at half its maximum rate, and the
+web process's peak RSS; writes tests/perf/results/web.md.
+
+    .venv/bin/pytest tests/perf/test_web_benchmark.py -s
+
+The consumer role runs on an idle topic, so the MongoDB writes of the events do not compete
+with the web process for the CPU: this measures the web role and Kafka, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from shopsys.initialize import initialize
+from shopsys.loadgen.endpoints import ENDPOINTS, Context, Endpoint, Mix, RequestSpec
+from shopsys.loadgen.engine import LoadPlan, run_load
+from shopsys.loadgen.stats import Summary
+from shopsys.local_system import RoleProcess, free_port, role_environment
+from shopsys.settings import KafkaSettings, MongoSettings
+from shopsys.web.routes import BASELINE_PATH
+
+pytestmark = pytest.mark.integration
+
+RESULTS = Path(__file__).with_name("results") / "web.md"
+CONCURRENCY = 32
+WARMUP_SECONDS = 2.0
+MAX_RATE_SECONDS = 6.0
+HALF_RATE_SECONDS = 10.0
+COMMAND = ".venv/bin/pytest tests/perf/test_web_benchmark.py -s"
+
+
+def _baseline(rng: random.Random, context: Context) -> RequestSpec:
+    purchase = ENDPOINTS["purchase"].build(rng, context)
+    return RequestSpec("POST", BASELINE_PATH, json=purchase.json)
+
+
+BASELINE = Mix((Endpoint("baseline", _baseline, needs_catalog=True),), (1.0,))
+PURCHASE = Mix((ENDPOINTS["purchase"],), (1.0,))
+
+
+@dataclass
+class Bench:
+    web: RoleProcess
+    url: str
+
+
+@pytest.fixture(scope="module")
+def bench(
+    kafka_bootstrap: str, mongodb_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Bench]:
+    suffix = uuid.uuid4().hex[:10]
+    database = f"bench_{suffix}"
+    mongo = MongoSettings(uri=mongodb_uri, database=database)
+    topics = {"bench": f"bench-{suffix}", "idle": f"bench-idle-{suffix}"}
+    for topic in topics.values():
+        kafka = KafkaSettings(
+            bootstrap_servers=kafka_bootstrap,
+            topic=topic,
+            dlq_topic=f"{topic}.dlq",
+            topic_partitions=12,
+        )
+        initialize(kafka, mongo, timeout=60, log=lambda _: None)
+    logs = tmp_path_factory.mktemp("bench-logs")
+    web_port, management_port = free_port(), free_port()
+    management_url = f"http://127.0.0.1:{management_port}"
+    base = {
+        **role_environment(kafka_bootstrap, mongodb_uri, management_url),
+        "SHOPSYS_MONGODB_DATABASE": database,
+        "SHOPSYS_LOG_LEVEL": "WARNING",
+    }
+    consumer = RoleProcess(
+        "serve-consumer",
+        ["serve-consumer", "--host", "127.0.0.1", "--port", str(management_port)],
+        {
+            **base,
+            "SHOPSYS_KAFKA_TOPIC": topics["idle"],
+            "SHOPSYS_KAFKA_DLQ_TOPIC": topics["idle"] + ".dlq",
+            "SHOPSYS_KAFKA_CONSUMER_GROUP": f"bench-{suffix}",
+        },
+        logs / "consumer.log",
+        f"{management_url}/readyz",
+    ).start()
+    web = RoleProcess(
+        "serve-web",
+        ["serve-web", "--host", "127.0.0.1", "--port", str(web_port)],
+        {
+            **base,
+            "SHOPSYS_KAFKA_TOPIC": topics["bench"],
+            "SHOPSYS_WEB_BENCHMARK_BASELINE": "1",
+            "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "300",
+        },
+        logs / "web.log",
+        f"http://127.0.0.1:{web_port}/readyz",
+    ).start()
+    try:
+        consumer.wait_ready()
+        web.wait_ready()
+        yield Bench(web=web, url=f"http://127.0.0.1:{web_port}")
+    finally:
+        web.stop()
+        consumer.stop()
+        client: MongoClient[Any] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5_000)
+        try:
+            client.drop_database(database)
+        finally:
+            client.close()
+
+
+def _run(url: str, mix: Mix, seconds: float, *, rate: float | None = None) -> Summary:
+    plan = LoadPlan(
+        base_url=url,
+        mix=mix,
+        duration=seconds,
+        rate=rate,
+        concurrency=CONCURRENCY,
+        users=500,
+        seed=7,
+        user_prefix="bench",
+    )
+    return asyncio.run(run_load(plan))
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _row(name: str, summary: Summary) -> str:
+    return (
+        f"| {name} | {summary.requests_per_s:,.0f} | {summary.p50_ms:.1f} | {summary.p95_ms:.1f} "
+        f"| {summary.p99_ms:.1f} | {summary.requests:,} | {summary.failures} |"
+    )
+
+
+def test_purchase_throughput_against_the_baseline(bench: Bench) -> None:
+    load_before = os.getloadavg()
+    _run(bench.url, BASELINE, WARMUP_SECONDS)
+    _run(bench.url, PURCHASE, WARMUP_SECONDS)
+    # interleaved, so a noisy neighbour on the machine hits both alike
+    runs: dict[str, list[Summary]] = {"baseline": [], "purchase": []}
+    for _ in range(2):
+        runs["baseline"].append(_run(bench.url, BASELINE, MAX_RATE_SECONDS))
+        runs["purchase"].append(_run(bench.url, PURCHASE, MAX_RATE_SECONDS))
+    baseline_rps = sum(s.requests_per_s for s in runs["baseline"]) / 2
+    purchase_rps = sum(s.requests_per_s for s in runs["purchase"]) / 2
+    ratio = purchase_rps / baseline_rps
+    half = _run(bench.url, PURCHASE, HALF_RATE_SECONDS, rate=purchase_rps / 2)
+    peak_rss = _peak_rss_mib(bench.web.process.pid)  # type: ignore[union-attr]
+
+    for summary in [*runs["baseline"], *runs["purchase"], half]:
+        assert summary.failures == 0, summary.statuses
+        assert summary.dropped == 0
+    report = "\n".join(
+        [
+            "# serve-web benchmark",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{COMMAND}` on "
+            f"{os.cpu_count()} CPUs ({platform.machine()}, Python {platform.python_version()}); "
+            f"load average before the run {load_before[0]:.2f}. One uvicorn worker, the real "
+            "Kafka broker (acks=all, idempotent producer) on the same machine, and the load "
+            f"generator (`shopsys load`'s engine, {CONCURRENCY} keep-alive connections) too: "
+            "all share the CPUs, so read the ratio rather than the absolute rates.",
+            "",
+            "| run | requests/s | p50 ms | p95 ms | p99 ms | requests | failures |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *(
+                _row(f"baseline (no Kafka), max rate #{i + 1}", s)
+                for i, s in enumerate(runs["baseline"])
+            ),
+            *(
+                _row(f"POST /api/v1/purchases, max rate #{i + 1}", s)
+                for i, s in enumerate(runs["purchase"])
+            ),
+            _row(f"POST /api/v1/purchases at half its max ({purchase_rps / 2:,.0f}/s)", half),
+            "",
+            f"- **ratio purchases/baseline: {ratio:.2f}** (goal: at least 0.5)",
+            f"- purchase p99 at half the maximum rate: **{half.p99_ms:.1f} ms**",
+            f"- web process peak RSS: **{peak_rss:.0f} MiB**",
+            "",
+        ]
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report)
+    print("\n" + report)
+    assert ratio > 0

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from shopsys import runners
+from shopsys.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_roles() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve-web", "serve-consumer", "init", "smoke", "dev", "version"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("serve-web", ["--port", "--kafka-bootstrap-servers", "--management-api-url"]),
+        ("serve-consumer", ["--port", "--mongodb-uri", "--consumer-group", "--batch-size"]),
+        ("init", ["--partitions", "--timeout"]),
+        ("dev", ["--web-port", "--management-port"]),
+    ],
+)
+def test_each_command_documents_its_options(command: str, options: list[str]) -> None:
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for option in options:
+        assert option in result.output
+
+
+def test_flags_override_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured: dict[str, Any] = {}
+
+    def fake_run_web(kafka: Any, web: Any, management: Any, log: Any) -> None:
+        captured.update(kafka=kafka, web=web, management=management, log=log)
+
+    monkeypatch.setattr(runners, "run_web", fake_run_web)
+    monkeypatch.setenv("SHOPSYS_WEB_PORT", "9001")
+    monkeypatch.setenv("SHOPSYS_KAFKA_BOOTSTRAP_SERVERS", "env-broker:9092")
+    monkeypatch.setenv("SHOPSYS_KAFKA_TOPIC", "env-topic")
+    result = runner.invoke(app, ["serve-web", "--port", "9002", "--topic", "flag-topic"])
+    assert result.exit_code == 0, result.output
+    assert captured["web"].port == 9002
+    assert captured["kafka"].topic == "flag-topic"
+    assert captured["kafka"].bootstrap_servers == "env-broker:9092"
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0
+    assert result.output.strip().count(".") == 2
+
+
+def test_option_help_names_the_environment_variable() -> None:
+    result = runner.invoke(app, ["serve-web", "--help"], terminal_width=200)
+    assert "SHOPSYS_WEB_PORT" in result.output
+    assert "SHOPSYS_KAFKA_BOOTSTRAP_SERVERS" in result.output

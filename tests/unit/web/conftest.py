@@ -1,0 +1,125 @@
+"""The web app wired to in-memory fakes: no Kafka, no management API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from shopsys.catalog import DEFAULT_PRODUCTS
+from shopsys.http_errors import invalid
+from shopsys.kafka.producer import Headers, PublishError, PurchasePublisher
+from shopsys.models import Product, PurchaseEvent, StoredPurchase
+from shopsys.web.app import create_app
+from shopsys.web.management_client import ManagementReader, ManagementUnavailableError
+from shopsys.web.services import WebBehaviour, WebServices
+
+
+class FakePublisher(PurchasePublisher):
+    def __init__(self) -> None:
+        self.published: list[tuple[PurchaseEvent, list[tuple[str, bytes]]]] = []
+        self.failure: str | None = None
+        self.delay = 0.0
+        self.ready = True
+        self.closed = False
+
+    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failure is not None:
+            raise PublishError(self.failure)
+        self.published.append((event, list(headers)))
+
+    async def is_ready(self) -> bool:
+        return self.ready
+
+    def queue_length(self) -> int:
+        return 7
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeReader(ManagementReader):
+    """Stores what the fake publisher accepted, like the consumer would."""
+
+    def __init__(self, publisher: FakePublisher) -> None:
+        self.publisher = publisher
+        self.products: list[Product] = list(DEFAULT_PRODUCTS)
+        self.down = False
+        self.calls: list[tuple[str, int, str | None]] = []
+
+    def _check(self) -> None:
+        if self.down:
+            raise ManagementUnavailableError("ConnectError")
+
+    def _stored(self) -> list[dict[str, Any]]:
+        documents = [event.to_document() for event, _ in self.publisher.published]
+        documents.sort(key=lambda doc: doc["created_at"], reverse=True)
+        return [StoredPurchase.from_document(doc).model_dump() for doc in documents]
+
+    async def list_products(self) -> list[Product]:
+        self._check()
+        return self.products
+
+    async def list_user_purchases(
+        self, user_id: str, *, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        self._check()
+        self.calls.append((user_id, limit, cursor))
+        items = [item for item in self._stored() if item["user_id"] == user_id]
+        if cursor is not None and not cursor.isdigit():
+            raise invalid("cursor", "is not a cursor this API issued")
+        start = int(cursor) if cursor else 0
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return {"items": page, "next_cursor": str(start + limit) if more else None}
+
+    async def get_purchase(self, purchase_id: str) -> dict[str, Any] | None:
+        self._check()
+        uuid.UUID(purchase_id)
+        for item in self._stored():
+            if item["purchase_id"] == purchase_id:
+                return item
+        return None
+
+
+@dataclass
+class WebUnderTest:
+    client: httpx.AsyncClient
+    publisher: FakePublisher
+    reader: FakeReader
+    services: list[WebServices] = field(default_factory=list)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[WebUnderTest]:
+    """The app with its lifespan running, called in-process (tests are ``anyio``-marked)."""
+    publisher = FakePublisher()
+    reader = FakeReader(publisher)
+    made: list[WebServices] = []
+
+    def make_services() -> WebServices:
+        services = WebServices(
+            publisher=publisher, reader=reader, settings=WebBehaviour(max_body_bytes=16_384)
+        )
+        made.append(services)
+        return services
+
+    app = create_app(make_services, benchmark_baseline=True)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://web.test") as client,
+    ):
+        yield WebUnderTest(client=client, publisher=publisher, reader=reader, services=made)
