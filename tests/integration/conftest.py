@@ -40,8 +40,7 @@ class Isolation:
         }
 
 
-@pytest.fixture
-def isolation() -> Isolation:
+def new_isolation() -> Isolation:
     suffix = uuid.uuid4().hex[:10]
     return Isolation(
         topic=f"purchases-{suffix}",
@@ -49,6 +48,11 @@ def isolation() -> Isolation:
         consumer_group=f"shopsys-consumer-{suffix}",
         database=f"shopping_{suffix}",
     )
+
+
+@pytest.fixture
+def isolation() -> Isolation:
+    return new_isolation()
 
 
 @pytest.fixture

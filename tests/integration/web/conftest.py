@@ -20,23 +20,13 @@ from pymongo import MongoClient
 from shopsys.initialize import initialize
 from shopsys.local_system import free_port, start_roles
 from shopsys.settings import KafkaSettings, MongoSettings
-from tests.integration.conftest import Isolation, RunningSystem
+from tests.integration.conftest import Isolation, RunningSystem, new_isolation
 
 T = TypeVar("T")
 SHARED_ENV = {
     "SHOPSYS_WEB_PUBLISH_TIMEOUT_SECONDS": "3",
     "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "2",
 }
-
-
-def new_isolation() -> Isolation:
-    suffix = uuid.uuid4().hex[:10]
-    return Isolation(
-        topic=f"purchases-{suffix}",
-        dlq_topic=f"purchases-{suffix}.dlq",
-        consumer_group=f"shopsys-consumer-{suffix}",
-        database=f"shopping_{suffix}",
-    )
 
 
 @pytest.fixture(scope="package")
