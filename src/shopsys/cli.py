@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -44,6 +46,17 @@ LogLevelOpt = Annotated[
     str | None,
     typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (env SHOPSYS_LOG_LEVEL)"),
 ]
+
+
+def _stop_on_sigterm(command: str) -> None:
+    """One-shot commands run as PID 1 in a Job or a helm test Pod, where an unhandled SIGTERM is
+    ignored and a deletion waits out the grace period: end at once instead, as Ctrl-C does."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        typer.echo(f"{command}: stopped by {signal.Signals(signum).name}", err=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -155,6 +168,7 @@ def init(
     ] = True,
 ) -> None:
     """Create the Kafka topics, the MongoDB indexes and the default catalog. Idempotent."""
+    _stop_on_sigterm("init")
     from shopsys.initialize import InitTimeoutError, initialize
     from shopsys.settings import KafkaSettings, MongoSettings
 
@@ -181,6 +195,7 @@ def smoke(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the purchase")] = 60.0,
 ) -> None:
     """Buy one item through the storefront and read it back: exit 0 when the system works."""
+    _stop_on_sigterm("smoke")
     from shopsys.smoke import SmokeFailedError, run_smoke
 
     try:

@@ -1,0 +1,65 @@
+"""`shopsys init` and `shopsys smoke` run as PID 1 in a Job and a helm test Pod. PID 1 gets no
+default signal handling from the kernel, so an unhandled SIGTERM would be ignored and every
+deletion would wait out the grace period. Run them as PID 1 of a new PID namespace for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shopsys.local_system import free_port
+
+SHOPSYS = Path(sys.executable).with_name("shopsys")
+
+
+def _as_pid1(argv: list[str]) -> tuple[subprocess.Popen[bytes], psutil.Process]:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.fail("this test needs root and util-linux's unshare to make a PID namespace")
+    parent = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--kill-child", str(SHOPSYS), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        children = psutil.Process(parent.pid).children()
+        if children and "shopsys" in " ".join(children[0].cmdline()):
+            time.sleep(1.5)  # past interpreter start-up: the command's own code is running
+            return parent, children[0]
+        time.sleep(0.05)
+    parent.kill()
+    pytest.fail("the command did not start under unshare")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["smoke", "--web-url", "http://127.0.0.1:{port}", "--timeout", "120"],
+        ["init", "--kafka-bootstrap-servers", "127.0.0.1:{port}", "--timeout", "120",
+         "--mongodb-uri", "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"],
+    ],
+    ids=["smoke", "init"],
+)  # fmt: skip
+def test_sigterm_ends_the_command_at_once_as_pid_1(argv: list[str]) -> None:
+    port = free_port()  # nothing listens: the command keeps retrying until its timeout
+    parent, command = _as_pid1([arg.format(port=port) for arg in argv])
+    try:
+        started = time.monotonic()
+        command.send_signal(signal.SIGTERM)
+        parent.wait(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    output = parent.stdout.read().decode() if parent.stdout else ""
+    assert took < 5, output
+    assert f"{argv[0]}: stopped by SIGTERM" in output
