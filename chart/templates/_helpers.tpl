@@ -51,6 +51,18 @@ app.kubernetes.io/part-of: {{ include "shopping-system.name" . }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+Pod template labels: only what stays the same across chart versions (no helm.sh/chart, no
+app.kubernetes.io/version), so a chart upgrade alone restarts no pod.
+*/}}
+{{- define "shopping-system.podLabels" -}}
+{{ include "shopping-system.componentSelectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "shopping-system.name" .ctx }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "shopping-system.componentLabels" -}}
 {{ include "shopping-system.labels" .ctx }}
 app.kubernetes.io/component: {{ .component }}
@@ -174,6 +186,10 @@ MongoDB
 {{- if .Values.mongodb.bundled.auth.existingSecret }}{{ .Values.mongodb.bundled.auth.existingSecretPasswordKey }}{{ else }}mongodb-root-password{{ end }}
 {{- end }}
 
+{{- define "shopping-system.mongodb.appPasswordKey" -}}
+{{- if .Values.mongodb.bundled.auth.existingSecret }}{{ .Values.mongodb.bundled.auth.existingSecretAppPasswordKey }}{{ else }}mongodb-app-password{{ end }}
+{{- end }}
+
 {{- define "shopping-system.mongodb.uriSecretName" -}}
 {{- default (include "shopping-system.fullname" .) .Values.mongodb.external.existingSecret }}
 {{- end }}
@@ -252,24 +268,34 @@ Validation of values that the schema cannot express.
 
 {{/*
 Environment of every shopsys container: settings from the ConfigMap, credentials from Secrets.
-Call with (dict "ctx" $ "role" "web"|"consumer"|"init").
+Web never talks to MongoDB and gets no MongoDB credentials; the consumer and the init Job use
+the least-privileged application user. Call with (dict "ctx" $ "role" "web"|"consumer"|"init").
 */}}
 {{- define "shopping-system.env" -}}
-{{- $ctx := .ctx }}
 envFrom:
   - configMapRef:
-      name: {{ include "shopping-system.fullname" $ctx }}
+      name: {{ include "shopping-system.fullname" .ctx }}
+{{- $entries := include "shopping-system.envEntries" . }}
+{{- if trim $entries }}
 env:
-  {{- if $ctx.Values.mongodb.bundled.enabled }}
-  - name: MONGODB_ROOT_USERNAME
-    value: {{ $ctx.Values.mongodb.bundled.auth.rootUsername | quote }}
-  - name: MONGODB_ROOT_PASSWORD
+{{- $entries }}
+{{- end }}
+{{- end }}
+
+{{- define "shopping-system.envEntries" -}}
+{{- $ctx := .ctx }}
+{{- $db := $ctx.Values.config.mongodbDatabase }}
+  {{- if eq .role "web" }}
+  {{- else if $ctx.Values.mongodb.bundled.enabled }}
+  - name: MONGODB_USERNAME
+    value: {{ $ctx.Values.mongodb.bundled.auth.appUsername | quote }}
+  - name: MONGODB_PASSWORD
     valueFrom:
       secretKeyRef:
         name: {{ include "shopping-system.mongodb.authSecretName" $ctx }}
-        key: {{ include "shopping-system.mongodb.authSecretKey" $ctx }}
+        key: {{ include "shopping-system.mongodb.appPasswordKey" $ctx }}
   - name: SHOPSYS_MONGODB_URI
-    value: {{ printf "mongodb://$(MONGODB_ROOT_USERNAME):$(MONGODB_ROOT_PASSWORD)@%s.%s.svc.%s:27017/?authSource=admin" (include "shopping-system.mongodb.fullname" $ctx) $ctx.Release.Namespace $ctx.Values.clusterDomain | quote }}
+    value: {{ printf "mongodb://$(MONGODB_USERNAME):$(MONGODB_PASSWORD)@%s.%s.svc.%s:27017/%s?authSource=%s" (include "shopping-system.mongodb.fullname" $ctx) $ctx.Release.Namespace $ctx.Values.clusterDomain $db $db | quote }}
   {{- else }}
   - name: SHOPSYS_MONGODB_URI
     valueFrom:

@@ -288,6 +288,14 @@ HELM_LABELS = (
 )
 
 
+STABLE_POD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+)
+
+
 def test_labels_follow_helm_practice(latest_renders: Renders) -> None:
     for key, docs in latest_renders.items():
         for doc in docs:
@@ -299,7 +307,10 @@ def test_labels_follow_helm_practice(latest_renders: Renders) -> None:
             assert labels["helm.sh/chart"] == "shopping-system-0.1.0", where
         for doc in chartkit.workloads(docs):
             pod = chartkit.pod_labels(doc)
-            assert set(HELM_LABELS) <= set(pod), doc["metadata"]["name"]
+            # Pod templates carry only stable labels: a chart version bump alone restarts nothing.
+            assert set(STABLE_POD_LABELS) <= set(pod), doc["metadata"]["name"]
+            if doc["kind"] != "Pod":  # the helm test Pod is no template: it is labelled fully
+                assert not {"helm.sh/chart", "app.kubernetes.io/version"} & set(pod), doc["kind"]
             if doc["kind"] in ("Deployment", "StatefulSet"):
                 selector = doc["spec"]["selector"]["matchLabels"]
                 # Selectors are immutable: only the stable labels, never version or chart.
@@ -424,10 +435,36 @@ def test_bundled_kafka_is_a_single_kraft_node(latest_renders: Renders) -> None:
     assert volume["secret"]["items"][0]["key"] == "mongodb-root-password"
     secret = chartkit.one(docs, "Secret", "shopping-system")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    app_env = chartkit.container_env(docs, consumer_container(docs))
-    assert app_env["SHOPSYS_MONGODB_URI"].startswith(
-        "mongodb://$(MONGODB_ROOT_USERNAME):$(MONGODB_ROOT_PASSWORD)@"
-    )
+    assert {"mongodb-root-password", "mongodb-app-password"} <= set(secret["data"])
+
+
+def test_roles_get_least_privileged_mongodb_credentials(latest_renders: Renders) -> None:
+    """Web gets no MongoDB credentials; the consumer and the init Job the application user,
+    which the bundled MongoDB's initdb script creates with readWrite on its database only."""
+    docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
+    for doc in ours(docs):
+        for container in containers(doc):
+            env = chartkit.container_env(docs, container)
+            credentials = {n for n in env if "MONGODB" in n and n != "SHOPSYS_MONGODB_DATABASE"}
+            if component(doc) in ("web", "test"):
+                assert credentials == set(), doc["metadata"]["name"]
+                continue
+            assert env["SHOPSYS_MONGODB_URI"] == (
+                "mongodb://$(MONGODB_USERNAME):$(MONGODB_PASSWORD)@shopping-system-mongodb."
+                "shopping-system.svc.cluster.local:27017/shopping?authSource=shopping"
+            )
+            assert env["MONGODB_USERNAME"] == "shopsys"
+            assert env["MONGODB_PASSWORD"]["secretKeyRef"]["key"] == "mongodb-app-password"
+            assert "root" not in str(env).lower(), doc["metadata"]["name"]
+    mongo = chartkit.pod_spec(chartkit.one(docs, "StatefulSet", "shopping-system-mongodb"))
+    env = {e["name"]: e.get("value") for e in mongo["containers"][0]["env"]}
+    assert env["SHOPSYS_APP_USERNAME"] == "shopsys"
+    assert env["SHOPSYS_APP_DATABASE"] == "shopping"
+    mounts = {m["mountPath"]: m["name"] for m in mongo["containers"][0]["volumeMounts"]}
+    initdb = {v["name"]: v for v in mongo["volumes"]}[mounts["/docker-entrypoint-initdb.d"]]
+    script = chartkit.one(docs, "ConfigMap", initdb["configMap"]["name"])["data"]
+    (source,) = script.values()
+    assert 'roles: [{ role: "readWrite", db: database }]' in source
 
 
 def test_init_job_and_helm_test(latest_renders: Renders) -> None:
@@ -508,5 +545,6 @@ def test_every_shopsys_variable_is_a_real_setting(latest_renders: Renders) -> No
                 }
                 assert names - known == set(), f"{key} {doc['metadata']['name']}"
                 if component(doc) != "test":  # smoke only needs --web-url
-                    assert "SHOPSYS_MONGODB_URI" in names, key
                     assert "SHOPSYS_KAFKA_BOOTSTRAP_SERVERS" in names, key
+                if component(doc) not in ("test", "web"):  # web never talks to MongoDB
+                    assert "SHOPSYS_MONGODB_URI" in names, key
