@@ -1,0 +1,34 @@
+"""`python -m tests.cluster up|down`: what tests/cluster/up and tests/cluster/down run."""
+
+from __future__ import annotations
+
+import sys
+
+from shopsys.provision.errors import ProvisionError
+
+from .cluster import down, up
+
+
+def _progress(message: str) -> None:
+    print(f"[cluster] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv not in (["up"], ["down"]):
+        print("usage: python -m tests.cluster up|down", file=sys.stderr)
+        return 2
+    try:
+        if argv == ["up"]:
+            for line in up(_progress).lines():
+                print(line, flush=True)
+        else:
+            down()
+            _progress("everything the cluster started is stopped and removed")
+    except ProvisionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""The cluster tier's fixture: `up()` once for the tier, `down()` after its last test — also
+when a test fails, the run is interrupted (Ctrl-C) or pytest is sent SIGTERM.
+
+A cluster that `tests/cluster/up` left running is used as it is and left running."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+import pytest
+
+from shopsys.provision.errors import ProvisionError
+
+from .addons import Kubectl
+from .cluster import ClusterInfo, down, is_up, layout, read_info, up
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+@pytest.fixture(scope="package")
+def cluster(provision_progress: Callable[[str], None]) -> Iterator[ClusterInfo]:
+    running = read_info() if is_up(layout()) else None
+    if running is not None:
+        provision_progress(
+            f"using the cluster tests/cluster/up left running ({running.kubeconfig})"
+        )
+        yield running
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        try:
+            info = up(provision_progress)
+        except ProvisionError as error:
+            pytest.fail(f"the cluster did not come up: {error}", pytrace=False)
+        yield info
+    finally:
+        try:
+            down()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture(scope="package")
+def kubectl(cluster: ClusterInfo) -> Kubectl:
+    from pathlib import Path
+
+    return Kubectl(Path(cluster.kubectl), Path(cluster.kubeconfig))

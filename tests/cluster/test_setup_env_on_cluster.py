@@ -1,0 +1,94 @@
+"""./setup-env.sh, run by `up` as a user would, against the real cluster: what it installed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .addons import Kubectl
+from .cluster import ClusterInfo, setup_env, tool_env
+from .versions import REGISTRY
+
+pytestmark = pytest.mark.cluster
+
+
+def _helm(cluster: ClusterInfo, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [cluster.helm, *args, "--namespace", cluster.namespace],
+        capture_output=True,
+        text=True,
+        env=tool_env(cluster),
+        timeout=600,
+        check=False,
+    )
+
+
+def _image_tag(cluster: ClusterInfo) -> str:
+    values = json.loads(_helm(cluster, "get", "values", cluster.release, "-o", "json").stdout)
+    return str(values["image"]["tag"])
+
+
+def _workloads(kubectl: Kubectl, namespace: str) -> dict[str, str]:
+    """Every pod's name -> uid, and each Deployment's and StatefulSet's current template."""
+    pods = json.loads(kubectl("-n", namespace, "get", "pods", "-o", "json"))["items"]
+    state = {
+        p["metadata"]["name"]: p["metadata"]["uid"]
+        for p in pods
+        if p["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        in {"web", "consumer", "kafka"}
+    }
+    for kind in ("deployments", "statefulsets"):
+        for item in json.loads(kubectl("-n", namespace, "get", kind, "-o", "json"))["items"]:
+            state[f"{kind}/{item['metadata']['name']}"] = json.dumps(
+                item["spec"]["template"], sort_keys=True
+            )
+    return state
+
+
+def test_setup_env_installed_the_release_from_the_registry(
+    cluster: ClusterInfo, kubectl: Kubectl
+) -> None:
+    status = json.loads(_helm(cluster, "status", cluster.release, "-o", "json").stdout)
+    assert status["info"]["status"] == "deployed"
+    deployment = json.loads(
+        kubectl(
+            "-n", cluster.namespace, "get", "deployment", f"{cluster.release}-web", "-o", "json"
+        )
+    )
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"{REGISTRY}/shopsys:{_image_tag(cluster)}", "built, pushed and pulled"
+    assert deployment["status"].get("readyReplicas", 0) >= 2
+
+
+def test_helm_test_passes(cluster: ClusterInfo) -> None:
+    proc = _helm(cluster, "test", cluster.release, "--logs", "--timeout", "5m")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the system works" in proc.stdout
+
+
+def test_a_second_run_changes_nothing_that_matters(cluster: ClusterInfo, kubectl: Kubectl) -> None:
+    before = _workloads(kubectl, cluster.namespace)
+    proc = setup_env(cluster, "--tag", _image_tag(cluster))
+    assert "KEDA: 2.21.0 already present in namespace keda" in proc.stdout
+    assert "metrics-server: already present" in proc.stdout
+    after = _workloads(kubectl, cluster.namespace)
+    assert after == before, "a re-run must not restart or change the running pods"
+
+
+def test_a_tag_of_digits_deploys(cluster: ClusterInfo, kubectl: Kubectl) -> None:
+    """A short git hash can be all digits: the chart must get it as a string."""
+    tag = _image_tag(cluster)
+    env = tool_env(cluster)
+    for argv in (
+        ["docker", "tag", f"{REGISTRY}/shopsys:{tag}", f"{REGISTRY}/shopsys:1234567"],
+        ["docker", "push", f"{REGISTRY}/shopsys:1234567"],
+    ):
+        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=300)
+    try:
+        setup_env(cluster, "--skip-build", "--tag", "1234567", "--no-test")
+        assert _image_tag(cluster) == "1234567"
+    finally:
+        setup_env(cluster, "--skip-build", "--tag", tag, "--no-test")
+    assert _image_tag(cluster) == tag
