@@ -353,7 +353,11 @@ run_tests() {
     return
   fi
   log "Running helm test (buys one item and reads it back)"
-  helm test "$RELEASE" --namespace "$NAMESPACE" --logs --timeout "$TIMEOUT"
+  # No --logs: a passed test Pod is deleted at once (so that helm uninstall leaves nothing).
+  if ! helm test "$RELEASE" --namespace "$NAMESPACE" --timeout "$TIMEOUT"; then
+    kubectl logs --namespace "$NAMESPACE" "pod/${RELEASE}-smoke" >&2 || true
+    die "helm test failed: the log of its Pod is above"
+  fi
 }
 
 # The chart's NOTES.txt is the one place that says how to reach and load the system.

@@ -477,6 +477,9 @@ def test_init_job_and_helm_test(latest_renders: Renders) -> None:
         assert float(args[2]) > 0, key
         (pod,) = chartkit.by_kind(docs, "Pod")
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test", key
+        # a passed test Pod goes away, or helm uninstall would leave it behind
+        policy = pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"].split(",")
+        assert {"before-hook-creation", "hook-succeeded"} <= set(policy), key
         smoke = pod["spec"]["containers"][0]["args"]
         assert smoke[:3] == [
             "smoke",

@@ -109,7 +109,7 @@ def test_fresh_machine_creates_kind_and_installs_everything_in_order(
         r"^kubectl label namespace shopping-system "
         r"pod-security\.kubernetes\.io/enforce=restricted$",
         r"^helm upgrade --install shopping-system /\S+/chart --namespace shopping-system ",
-        r"^helm test shopping-system --namespace shopping-system --logs",
+        r"^helm test shopping-system --namespace shopping-system --timeout",
     ]
     positions = [index_of(calls, step) for step in steps]
     assert positions == sorted(positions), "\n".join(calls)

@@ -62,10 +62,12 @@ def test_setup_env_installed_the_release_from_the_registry(
     assert deployment["status"].get("readyReplicas", 0) >= 2
 
 
-def test_helm_test_passes(cluster: ClusterInfo) -> None:
-    proc = _helm(cluster, "test", cluster.release, "--logs", "--timeout", "5m")
+def test_helm_test_passes_and_leaves_no_pod(cluster: ClusterInfo, kubectl: Kubectl) -> None:
+    proc = _helm(cluster, "test", cluster.release, "--timeout", "5m")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "the system works" in proc.stdout
+    assert "Phase:          Succeeded" in proc.stdout
+    pods = kubectl("-n", cluster.namespace, "get", "pods", "-o", "name")
+    assert f"pod/{cluster.release}-smoke" not in pods, "helm uninstall would leave it behind"
 
 
 def test_a_second_run_changes_nothing_that_matters(cluster: ClusterInfo, kubectl: Kubectl) -> None:
