@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -50,13 +52,21 @@ LogLevelOpt = Annotated[
 
 def _stop_on_sigterm(command: str) -> None:
     """One-shot commands run as PID 1 in a Job or a helm test Pod, where an unhandled SIGTERM is
-    ignored and a deletion waits out the grace period: end at once instead, as Ctrl-C does."""
+    ignored and a deletion waits out the grace period: end at once instead.
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        typer.echo(f"{command}: stopped by {signal.Signals(signum).name}", err=True)
-        raise SystemExit(128 + signum)
+    A Python handler would run only when the main thread is back in the interpreter, which a
+    blocking Kafka call delays by its whole timeout. So SIGTERM is blocked (the kernel then
+    queues it even for PID 1) and a thread waits for it and ends the process.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 
-    signal.signal(signal.SIGTERM, stop)
+    def wait_for_sigterm() -> None:
+        signal.sigwait({signal.SIGTERM})
+        sys.stdout.flush()
+        print(f"{command}: stopped by SIGTERM", file=sys.stderr, flush=True)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=wait_for_sigterm, name="sigterm", daemon=True).start()
 
 
 def _given(**values: Any) -> dict[str, Any]:
