@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 from shopsys.provision.errors import ProvisionError
 
@@ -13,10 +15,15 @@ def _progress(message: str) -> None:
     print(f"[cluster] {message}", file=sys.stderr, flush=True)
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt("SIGTERM")  # so that a stopped `up` tears down what it started
+
+
 def main(argv: list[str]) -> int:
     if argv not in (["up"], ["down"]):
         print("usage: python -m tests.cluster up|down", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if argv == ["up"]:
             for line in up(_progress).lines():

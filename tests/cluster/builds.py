@@ -63,6 +63,7 @@ class ClusterBinaries:
     metrics_server: Path  # the binary; manifests/ beside it
     keda: Path  # keda, keda-adapter, keda-webhooks and config/
     pause: Path
+    kube_router: Path
 
     @property
     def kubectl(self) -> Path:
@@ -171,6 +172,12 @@ def ensure_coredns(cache: Path, progress: Progress) -> Path:
     version = versions.COREDNS_VERSION
     package = f"github.com/coredns/coredns@{version}"
     return _go_install(cache, progress, "coredns", version, package, "coredns")
+
+
+def ensure_kube_router(cache: Path, progress: Progress) -> Path:
+    version = versions.KUBE_ROUTER_VERSION
+    package = f"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@{version}"
+    return _go_install(cache, progress, "kube-router", version, package, "kube-router")
 
 
 def ensure_metrics_server(cache: Path, progress: Progress) -> Path:
@@ -299,4 +306,5 @@ def ensure_binaries(cache: Path, progress: Progress, keda_version: str) -> Clust
         metrics_server=ensure_metrics_server(cache, progress),
         keda=ensure_keda(cache, progress, keda_version),
         pause=ensure_pause(cache, progress),
+        kube_router=ensure_kube_router(cache, progress),
     )

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from shopsys.provision import ensure_helm
@@ -20,8 +19,9 @@ from shopsys.provision.cache import default_cache_dir
 from shopsys.provision.errors import ProvisionError
 from tests.chart.chartkit import REPO_ROOT, pinned_keda_version
 
-from . import addons, images, node, processes, versions
+from . import addons, daemons, images, manifests, node, processes, teardown, versions
 from .builds import ensure_binaries
+from .kubectl import Kubectl
 
 STATE_ENV = "SHOPSYS_CLUSTER_STATE_DIR"
 DEFAULT_STATE = Path("/var/lib/shopsys-cluster")
@@ -111,7 +111,7 @@ def up(progress: Progress) -> ClusterInfo:
         raise ProvisionError(
             f"a cluster is already running (state in {lay.state}): run tests/cluster/down first"
         )
-    node.teardown(lay)  # leftovers of an interrupted run
+    teardown.teardown(lay)  # leftovers of an interrupted run
     started = time.monotonic()
     ensure_debian_packages(progress)
     cache = default_cache_dir()
@@ -123,7 +123,7 @@ def up(progress: Progress) -> ClusterInfo:
     progress(f"provisioned in {format_duration(time.monotonic() - started)}; starting the node")
     try:
         node.prepare(lay, images.PAUSE)
-        node.start_runtimes(lay)
+        daemons.start_runtimes(lay)
         docker = images.Docker(lay.docker_host)
         images.import_rootfs(docker, rootfs)
         for spec in specs:
@@ -135,14 +135,15 @@ def up(progress: Progress) -> ClusterInfo:
             lay.images / "loaded.json",
             progress,
         )
-        node.start_control_plane(lay, binaries)
-        kubectl = addons.Kubectl(binaries.kubectl, lay.kubeconfig)
-        node.wait_for("kubelet", lambda: _node_ready(kubectl), 120, lay)
+        daemons.start_control_plane(lay, binaries)
+        kubectl = Kubectl(binaries.kubectl, lay.kubeconfig)
+        daemons.wait_for("kubelet", lambda: _node_ready(kubectl), 120, lay)
+        daemons.start_policy_enforcer(lay, binaries)
         progress(
             f"node ready after {format_duration(time.monotonic() - started)}; installing add-ons"
         )
         addons.install(kubectl, binaries, keda_version, lay.state / "volumes")
-        kubectl.apply(addons.release_namespace(NAMESPACE, MONGODB_SECRET))
+        kubectl.apply(manifests.release_namespace(NAMESPACE, MONGODB_SECRET))
         progress(
             f"add-ons ready after {format_duration(time.monotonic() - started)}; "
             "running setup-env.sh"
@@ -156,16 +157,15 @@ def up(progress: Progress) -> ClusterInfo:
             namespace=NAMESPACE,
             release=RELEASE,
             docker_host=lay.docker_host,
-            mongodb=_service_url(kubectl, addons.DB_NAMESPACE, "ferretdb", "mongodb"),
+            mongodb=_service_url(kubectl, manifests.DB_NAMESPACE, "ferretdb", "mongodb"),
         )
         setup_env(info, progress=progress)
-        info = ClusterInfo(
-            **{
-                **asdict(info),
-                "web": _service_url(kubectl, NAMESPACE, f"{RELEASE}-web", "http"),
-                "management": _service_url(kubectl, NAMESPACE, f"{RELEASE}-management", "http"),
-            }
+        info = replace(
+            info,
+            web=_service_url(kubectl, NAMESPACE, f"{RELEASE}-web", "http"),
+            management=_service_url(kubectl, NAMESPACE, f"{RELEASE}-management", "http"),
         )
+        daemons.check_running(lay)
         lay.info_file.write_text(json.dumps(asdict(info), indent=1))
         progress(f"cluster up in {format_duration(time.monotonic() - started)}")
         return info
@@ -174,7 +174,7 @@ def up(progress: Progress) -> ClusterInfo:
             progress(
                 "bringing the cluster up failed: tearing it down (SHOPSYS_CLUSTER_KEEP=1 keeps it)"
             )
-            node.teardown(lay)
+            teardown.teardown(lay)
         raise
 
 
@@ -182,13 +182,13 @@ def down() -> None:
     """Stop and remove everything; raise if anything is left behind."""
     _require_root()
     lay = layout()
-    node.teardown(lay)
-    left = node.leftovers(lay)
+    teardown.teardown(lay)
+    left = teardown.leftovers(lay)
     if left:
         raise ProvisionError("the teardown left behind: " + ", ".join(left))
 
 
-def _node_ready(kubectl: addons.Kubectl) -> bool:
+def _node_ready(kubectl: Kubectl) -> bool:
     out = kubectl(
         "get",
         "node",
@@ -200,7 +200,7 @@ def _node_ready(kubectl: addons.Kubectl) -> bool:
     return out.strip() == "True"
 
 
-def _service_url(kubectl: addons.Kubectl, namespace: str, name: str, scheme: str) -> str:
+def _service_url(kubectl: Kubectl, namespace: str, name: str, scheme: str) -> str:
     """The Service's ClusterIP address: the host routes the Service range into the node."""
     out = kubectl(
         "-n",
@@ -238,6 +238,8 @@ def setup_env_args() -> list[str]:
         "host",
         "--values",
         str(VALUES),
+        "--timeout",
+        "6m",
     ]
 
 
@@ -265,17 +267,6 @@ def setup_env(
         raise ProvisionError(
             f"setup-env.sh exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
-    if progress:
-        progress(
-            "setup-env.sh finished: " + proc.stdout.strip().splitlines()[-1]
-            if proc.stdout.strip()
-            else ""
-        )
+    if progress and proc.stdout.strip():
+        progress("setup-env.sh finished: " + proc.stdout.strip().splitlines()[-1])
     return proc
-
-
-def which(tool: str) -> str:
-    found = shutil.which(tool)
-    if found is None:
-        raise ProvisionError(f"{tool} not found on PATH")
-    return found

@@ -13,8 +13,8 @@ import pytest
 
 from shopsys.provision.errors import ProvisionError
 
-from .addons import Kubectl
 from .cluster import ClusterInfo, down, is_up, layout, read_info, up
+from .kubectl import Kubectl
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -1,24 +1,15 @@
-"""One Kubernetes node in a network namespace of its own, and the daemons that make it a cluster.
+"""One Kubernetes node in a network namespace of its own: where it keeps things, its namespace
+and its configuration files.
 
-Host side: dockerd (image builds, host network) and the registry setup-env.sh pushes to.
-Node side (namespace `shopsys-node`, address 10.251.0.2 on a veth to the host): containerd,
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy. Every
-interface, route and iptables rule the cluster makes lives in that namespace and disappears
-with it; `teardown` also unmounts what the kubelet and containerd mounted under the state dir.
+The node is the namespace `shopsys-node`, address 10.251.0.2 on a veth to the host (10.251.0.1).
+Every interface, route and iptables rule the cluster makes lives in that namespace and
+disappears with it. The daemons are in `daemons`, the way back to nothing in `teardown`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import signal
-import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,25 +18,11 @@ import yaml
 from shopsys.provision.errors import ProvisionError
 
 from . import processes, versions
-from .builds import ClusterBinaries
 from .pki import Pki, make_pki
 
 CNI_BIN = "/usr/lib/cni"
 CGROUP_ROOT = "shopsys"
 DOCKER_CGROUP = "shopsys-docker"
-# Stopped in this order: the API clients first, etcd after the API server, the runtimes last.
-STOP_ORDER = (
-    "port-forward",
-    "kube-proxy",
-    "kubelet",
-    "kube-scheduler",
-    "kube-controller-manager",
-    "kube-apiserver",
-    "etcd",
-    "containerd",
-    "registry",
-    "dockerd",
-)
 
 
 @dataclass(frozen=True)
@@ -99,9 +76,6 @@ def ctr(layout: Layout, *args: str, stdin: object = None) -> subprocess.Complete
     )
 
 
-# --- the network namespace -------------------------------------------------------------------
-
-
 def create_netns() -> None:
     v = versions
     run(["ip", "netns", "add", v.NETNS])
@@ -133,16 +107,12 @@ def create_netns() -> None:
 
 def delete_netns() -> None:
     v = versions
-    with contextlib.suppress(ProvisionError):
-        run(["ip", "link", "delete", v.HOST_LINK], check=False)
+    run(["ip", "link", "delete", v.HOST_LINK], check=False)
     run(["ip", "netns", "delete", v.NETNS], check=False)
 
 
 def netns_exists() -> bool:
     return processes.NETNS_PATH.exists()
-
-
-# --- configuration files ---------------------------------------------------------------------
 
 
 def write_configs(layout: Layout, pause_image: str) -> None:
@@ -260,305 +230,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         "http": {"addr": versions.REGISTRY},
     }
     (state / "registry.yaml").write_text(yaml.safe_dump(registry))
-
-
-# --- the daemons -----------------------------------------------------------------------------
-
-
-def start_runtimes(layout: Layout) -> None:
-    """dockerd (host network: builds reach the package registries) and the registry; containerd."""
-    state = layout.state
-    docker_dir = state / "docker"
-    docker_dir.mkdir(parents=True, exist_ok=True)
-    processes.start(
-        state,
-        "dockerd",
-        [
-            "dockerd",
-            f"--data-root={layout.images / 'docker'}",
-            f"--exec-root={docker_dir / 'exec'}",
-            f"--pidfile={docker_dir / 'docker.pid'}",
-            f"--host={layout.docker_host}",
-            f"--cgroup-parent=/{DOCKER_CGROUP}",
-            "--bridge=none",
-            "--iptables=false",
-            "--ip6tables=false",
-            "--ip-forward=false",
-            "--ip-masq=false",
-            f"--insecure-registry={versions.REGISTRY}",
-            "--storage-driver=overlay2",
-        ],
-        node=False,
-    )
-    processes.start(
-        state, "registry", ["docker-registry", "serve", str(state / "registry.yaml")], node=False
-    )
-    processes.start(
-        state, "containerd", ["containerd", "--config", str(state / "containerd" / "config.toml")]
-    )
-    wait_for("containerd", lambda: ctr(layout, "version").returncode == 0, 60, layout)
-    wait_for(
-        "dockerd",
-        lambda: run(["docker", "version"], check=False, env=_docker_env(layout)).returncode == 0,
-        90,
-        layout,
-    )
-
-
-def _docker_env(layout: Layout) -> dict[str, str]:
-    return {**os.environ, "DOCKER_HOST": layout.docker_host}
-
-
-def start_control_plane(layout: Layout, binaries: ClusterBinaries) -> None:
-    state, pki = layout.state, layout.pki
-    kube = binaries.kubernetes
-    processes.start(
-        state,
-        "etcd",
-        [
-            "etcd",
-            f"--data-dir={state / 'etcd'}",
-            "--listen-client-urls=http://127.0.0.1:2379",
-            "--advertise-client-urls=http://127.0.0.1:2379",
-            "--listen-peer-urls=http://127.0.0.1:2380",
-            "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-            "--initial-cluster=default=http://127.0.0.1:2380",
-            "--log-level=warn",
-        ],
-    )
-    processes.start(
-        state,
-        "kube-apiserver",
-        [
-            str(kube / "kube-apiserver"),
-            "--etcd-servers=http://127.0.0.1:2379",
-            f"--bind-address={versions.NODE_IP}",
-            f"--advertise-address={versions.NODE_IP}",
-            f"--secure-port={versions.APISERVER_PORT}",
-            f"--service-cluster-ip-range={versions.SERVICE_CIDR}",
-            f"--client-ca-file={pki.crt('ca')}",
-            f"--tls-cert-file={pki.crt('apiserver')}",
-            f"--tls-private-key-file={pki.key('apiserver')}",
-            f"--kubelet-client-certificate={pki.crt('apiserver-kubelet-client')}",
-            f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
-            f"--kubelet-certificate-authority={pki.crt('ca')}",
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--service-account-issuer=https://kubernetes.default.svc.{versions.CLUSTER_DOMAIN}",
-            f"--service-account-key-file={pki.directory / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki.key('sa')}",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
-            f"--requestheader-client-ca-file={pki.crt('front-proxy-ca')}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-username-headers=X-Remote-User",
-            f"--proxy-client-cert-file={pki.crt('front-proxy-client')}",
-            f"--proxy-client-key-file={pki.key('front-proxy-client')}",
-            "--enable-aggregator-routing=true",
-            "--allow-privileged=true",
-        ],
-    )
-    wait_for("kube-apiserver", lambda: api_ready(layout), 120, layout)
-    processes.start(
-        state,
-        "kube-controller-manager",
-        [
-            str(kube / "kube-controller-manager"),
-            f"--kubeconfig={pki.kubeconfig('controller-manager')}",
-            f"--authentication-kubeconfig={pki.kubeconfig('controller-manager')}",
-            f"--authorization-kubeconfig={pki.kubeconfig('controller-manager')}",
-            "--bind-address=127.0.0.1",
-            "--leader-elect=false",
-            "--allocate-node-cidrs=true",
-            f"--cluster-cidr={versions.CLUSTER_CIDR}",
-            f"--service-cluster-ip-range={versions.SERVICE_CIDR}",
-            f"--root-ca-file={pki.crt('ca')}",
-            f"--service-account-private-key-file={pki.key('sa')}",
-            f"--cluster-signing-cert-file={pki.crt('ca')}",
-            f"--cluster-signing-key-file={pki.key('ca')}",
-            "--use-service-account-credentials=true",
-        ],
-    )
-    processes.start(
-        state,
-        "kube-scheduler",
-        [
-            str(kube / "kube-scheduler"),
-            f"--kubeconfig={pki.kubeconfig('scheduler')}",
-            f"--authentication-kubeconfig={pki.kubeconfig('scheduler')}",
-            f"--authorization-kubeconfig={pki.kubeconfig('scheduler')}",
-            "--bind-address=127.0.0.1",
-            "--leader-elect=false",
-        ],
-    )
-    make_cgroup_root()
-    processes.start(
-        state,
-        "kubelet",
-        [
-            str(kube / "kubelet"),
-            f"--config={state / 'kubelet.yaml'}",
-            f"--kubeconfig={pki.kubeconfig('kubelet')}",
-            f"--root-dir={state / 'kubelet'}",
-            f"--node-ip={versions.NODE_IP}",
-            f"--hostname-override={versions.NODE_NAME}",
-        ],
-    )
-    processes.start(
-        state, "kube-proxy", [str(kube / "kube-proxy"), f"--config={state / 'kube-proxy.yaml'}"]
-    )
-
-
-def make_cgroup_root() -> None:
-    """The kubelet's cgroupRoot must exist in every hierarchy (cpuset needs its cpus and mems)."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        if not (hierarchy / "cgroup.procs").exists():
-            continue
-        top = hierarchy / CGROUP_ROOT
-        top.mkdir(exist_ok=True)
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            if (top / name).exists() and not (top / name).read_text().strip():
-                (top / name).write_text((hierarchy / name).read_text())
-
-
-def api_ready(layout: Layout) -> bool:
-    pki = layout.pki
-    context = ssl.create_default_context(cafile=str(pki.crt("ca")))
-    context.load_cert_chain(str(pki.crt("admin")), str(pki.key("admin")))
-    url = f"https://{versions.NODE_IP}:{versions.APISERVER_PORT}/readyz"
-    try:
-        with urllib.request.urlopen(url, context=context, timeout=3) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def wait_for(what: str, check: object, timeout: float, layout: Layout) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        for name in processes.names(layout.state):
-            if processes.running(layout.state, name) is None:
-                raise ProvisionError(
-                    f"{name} exited while waiting for {what}; its log ends:\n"
-                    f"{processes.log_tail(layout.state, name)}"
-                )
-        time.sleep(1)
-    raise ProvisionError(
-        f"{what} was not ready within {timeout:.0f} s; its log ends:\n"
-        f"{processes.log_tail(layout.state, what)}"
-    )
-
-
-# --- teardown --------------------------------------------------------------------------------
-
-
-def kill_cgroup_processes(root: str) -> None:
-    """SIGKILL every process in the cgroup `root` (every hierarchy, every level below it)."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        for procs in (hierarchy / root).rglob("cgroup.procs"):
-            with contextlib.suppress(OSError):
-                for pid in procs.read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-
-
-def remove_containers(layout: Layout) -> None:
-    """Kill every container of the node, then delete them from containerd's store (it lives on
-    in the cache), so the next cluster starts with none."""
-    kill_cgroup_processes(CGROUP_ROOT)
-    if processes.running(layout.state, "containerd") is None:
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        tasks = ctr(layout, "tasks", "ls", "-q").stdout.decode().split()
-        for task in tasks:
-            ctr(layout, "tasks", "delete", "--force", task)
-        if not tasks:
-            break
-        time.sleep(0.2)
-    containers = ctr(layout, "containers", "ls", "-q").stdout.decode().split()
-    if containers:
-        ctr(layout, "containers", "delete", *containers)
-
-
-def unmount_under(root: Path) -> list[str]:
-    """Lazily unmount everything mounted at or below `root`, deepest first; the paths."""
-    prefix = str(root.resolve())
-    mounts: list[str] = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].encode().decode("unicode_escape")
-        if point == prefix or point.startswith(prefix + "/"):
-            mounts.append(point)
-    for point in sorted(set(mounts), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-    return mounts
-
-
-def remove_cgroups() -> None:
-    for root in (CGROUP_ROOT, DOCKER_CGROUP):
-        for hierarchy in Path("/sys/fs/cgroup").iterdir():
-            top = hierarchy / root
-            if not top.is_dir():
-                continue
-            for directory in sorted(
-                (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-            ):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
-
-
-def teardown(layout: Layout) -> None:
-    """Stop everything, unmount, delete the namespace and the state dir. Safe to run twice."""
-    state = layout.state
-    if state.exists():
-        for name in ("port-forward", "kube-proxy", "kubelet"):
-            for daemon in [n for n in processes.names(state) if n.startswith(name)]:
-                processes.stop(state, daemon)
-        remove_containers(layout)
-        for name in STOP_ORDER:
-            for daemon in [n for n in processes.names(state) if n.startswith(name)]:
-                processes.stop(state, daemon, timeout=30)
-        for leftover in processes.names(state):
-            processes.stop(state, leftover)
-        # Whatever outlived its daemon (a container's shim, dockerd's own containerd) names the
-        # state directory on its command line.
-        for pid in processes.processes_mentioning(str(state)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for _ in range(3):
-            if not unmount_under(state):
-                break
-            time.sleep(0.5)
-    delete_netns()
-    remove_cgroups()
-    if state.exists():
-        shutil.rmtree(state, ignore_errors=True)
-
-
-def leftovers(layout: Layout) -> list[str]:
-    """What a teardown left behind: processes, mounts, the namespace, links, cgroups."""
-    found = [f"process {pid}" for pid in processes.processes_mentioning(str(layout.state))]
-    prefix = str(layout.state)
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4]
-        if point == prefix or point.startswith(prefix + "/"):
-            found.append(f"mount {point}")
-    if netns_exists():
-        found.append(f"network namespace {versions.NETNS}")
-    if Path(f"/sys/class/net/{versions.HOST_LINK}").exists():
-        found.append(f"interface {versions.HOST_LINK}")
-    found += [
-        f"cgroup {hierarchy / root}"
-        for root in (CGROUP_ROOT, DOCKER_CGROUP)
-        for hierarchy in Path("/sys/fs/cgroup").iterdir()
-        if (hierarchy / root).exists()
-    ]
-    return found
 
 
 def prepare(layout: Layout, pause_image: str) -> None:

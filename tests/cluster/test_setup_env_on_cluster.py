@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from .addons import Kubectl
 from .cluster import ClusterInfo, setup_env, tool_env
+from .kubectl import Kubectl
 from .versions import REGISTRY
 
 pytestmark = pytest.mark.cluster

@@ -7,6 +7,9 @@ from typing import Final
 KUBERNETES_VERSION: Final = "v1.34.4"
 COREDNS_VERSION: Final = "v1.12.4"
 METRICS_SERVER_VERSION: Final = "v0.7.2"
+# The NetworkPolicy enforcer (its firewall controller only: iptables and ipsets in the node's
+# namespace). The only version the module proxy serves here; it runs in the test sandbox only.
+KUBE_ROUTER_VERSION: Final = "v2.1.0"
 # KEDA's version is setup-env.sh's KEDA_VERSION (read by tests.chart.chartkit): one source.
 
 # Debian packages the node needs: the container runtime, the CNI plugins, etcd, iptables for
@@ -18,6 +21,7 @@ DEBIAN_PACKAGES: Final = (
     "containernetworking-plugins",
     "iptables",
     "conntrack",
+    "ipset",
     "etcd-server",
     "docker.io",
     "docker-registry",
