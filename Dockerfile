@@ -27,8 +27,9 @@ LABEL org.opencontainers.image.title="shopsys" \
       org.opencontainers.image.description="Event-driven shopping system: storefront, Kafka consumer, management API" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-RUN groupadd --system --gid 10001 shopsys \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+# A regular (not --system) user: uid 10001 lies above the system range, and useradd says so.
+RUN groupadd --gid 10001 shopsys \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
        --shell /usr/sbin/nologin shopsys
 
 COPY --from=build /opt/shopsys /opt/shopsys
