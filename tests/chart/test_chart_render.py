@@ -136,6 +136,7 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
         ),
         (["podSecurityContext.runAsUser=0"], "/podSecurityContext/runAsUser"),
         (["keda.consumer.kafkaVersion=4"], "/keda/consumer/kafkaVersion"),
+        (["kafka.bundled.clusterId=-NDmKCqUTKO8msI4V9kxgw"], "/kafka/bundled/clusterId"),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,13 @@ def test_cluster_id_is_22_char_urlsafe() -> None:
     ids = {new_cluster_id() for _ in range(20)}
     assert len(ids) == 20
     assert all(len(i) == 22 and "=" not in i and "/" not in i and "+" not in i for i in ids)
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xf8 encodes to "-" as the first base64url character; the second draw does not.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x00" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    assert new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
 
 
 def test_broker_picks_two_distinct_free_ports(tmp_path: Path) -> None:

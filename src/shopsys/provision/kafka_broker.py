@@ -72,8 +72,15 @@ def kafka_server_properties(
 
 
 def new_cluster_id() -> str:
-    """A random Kafka cluster id (URL-safe base64 of 16 bytes, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random Kafka cluster id (URL-safe base64 of 16 bytes, no padding).
+
+    Like Kafka's own `Uuid.randomUuid()`, it never starts with "-": command-line parsers,
+    kafka-storage's included, would read such an id as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaBroker(ManagedServer):
@@ -160,8 +167,7 @@ class KafkaBroker(ManagedServer):
                     *self._java(java),
                     "kafka.tools.StorageTool",
                     "format",
-                    "--cluster-id",
-                    new_cluster_id(),
+                    f"--cluster-id={new_cluster_id()}",
                     "--config",
                     str(self.properties_path),
                     "--ignore-formatted",
