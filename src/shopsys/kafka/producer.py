@@ -103,7 +103,8 @@ class KafkaPurchasePublisher(PurchasePublisher):
             raise PublishError("Kafka did not acknowledge the event in time") from error
 
     async def is_ready(self) -> bool:
-        """Whether the broker answers a metadata request for our topic (cached for 2 s)."""
+        """Whether the broker answers a metadata request for our topic (cached for 2 s);
+        reported as a metric, never a readiness condition."""
         if time.monotonic() - self._ready_checked_at < 2.0:
             return self._ready
         self._ready = await asyncio.to_thread(self._check_metadata)

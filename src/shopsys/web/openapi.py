@@ -233,7 +233,7 @@ def _paths() -> dict[str, Any]:
         },
         "/readyz": {
             "get": {
-                "summary": "Readiness: Kafka reachable and not shutting down",
+                "summary": "Readiness: not shutting down (a Kafka outage is answered per purchase)",
                 "responses": {
                     "200": _json(_ref(Status), "Ready"),
                     "503": _json(_ref(Status), "Not ready"),

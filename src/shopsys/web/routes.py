@@ -187,17 +187,18 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    services = _services(request)
-    if services.shutting_down:
+    # Kafka is deliberately not a condition: during a Kafka outage the pod stays in its
+    # Service, reads keep working and each purchase gets 503 with Retry-After, instead of
+    # every web pod leaving the Service and clients getting connection refused.
+    if _services(request).shutting_down:
         return JSONResponse({"status": "shutting down"}, status_code=503)
-    if not await services.publisher.is_ready():
-        return JSONResponse({"status": "kafka unreachable"}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
     services = _services(request)
     services.metrics.producer_queue.set(services.publisher.queue_length())
+    services.metrics.kafka_reachable.set(1 if await services.publisher.is_ready() else 0)
     return metrics_response(services.metrics.registry)
 
 

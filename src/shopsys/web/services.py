@@ -29,6 +29,12 @@ class WebMetrics(HttpMetrics):
             "Messages waiting in the producer queue for a delivery report.",
             registry=self.registry,
         )
+        self.kafka_reachable = Gauge(
+            "shopsys_web_kafka_reachable",
+            "1 while the broker answers metadata requests for the topic (checked at most every"
+            " 2 s, on scrape); readiness does not depend on it.",
+            registry=self.registry,
+        )
 
 
 @dataclass(frozen=True)

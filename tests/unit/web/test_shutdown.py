@@ -32,10 +32,12 @@ def test_sigterm_runs_our_hook_then_the_previous_handler() -> None:
 @pytest.mark.anyio
 async def test_readiness(web: WebUnderTest) -> None:
     assert (await web.client.get("/readyz")).json() == {"status": "ready"}
-    web.publisher.ready = False
-    unready = await web.client.get("/readyz")
-    assert unready.status_code == 503
+    web.publisher.ready = False  # Kafka unreachable: still ready, purchases answer 503
+    still_ready = await web.client.get("/readyz")
+    assert (still_ready.status_code, still_ready.json()) == (200, {"status": "ready"})
+    assert "shopsys_web_kafka_reachable 0.0" in (await web.client.get("/metrics")).text
     web.publisher.ready = True
+    assert "shopsys_web_kafka_reachable 1.0" in (await web.client.get("/metrics")).text
     web.services[0].begin_shutdown()
     stopping = await web.client.get("/readyz")
     assert stopping.status_code == 503
