@@ -76,10 +76,6 @@ class ConsumerLoop:
         """Runs beside the loop (started and stopped with it); told about revokes."""
         self._lag = monitor
 
-    @property
-    def assigned_partitions(self) -> int:
-        return len(self._assigned)
-
     def assigned(self) -> set[Partition]:
         """The partitions owned right now (safe to call from other threads)."""
         return set(self._assigned)

@@ -8,6 +8,7 @@ from typing import Any
 import mongomock
 import pytest
 
+from shopsys.consumer.app import _loop_problems
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.settings import ConsumerSettings
@@ -212,7 +213,7 @@ def test_partitions_revoked_during_a_retry_are_never_committed() -> None:
 
     assert all(1 not in commit for commit in harness.consumer.commits)
     assert harness.consumer.committed_offsets == {0: 1, 2: 1}
-    assert harness.loop.assigned_partitions == 0  # closed: everything revoked
+    assert harness.loop.assigned() == set()  # closed: everything revoked
 
 
 def test_partitions_assigned_during_a_retry_join_the_pause() -> None:
@@ -290,3 +291,14 @@ def test_a_revoke_waits_for_the_write_in_flight_and_commits_it_first() -> None:
     assert harness.consumer.commits[0] == {0: 1, 1: 1}, "committed inside the revoke"
     assert harness.consumer.committed_offsets == {0: 1, 1: 1}
     assert len(harness.stored_ids()) == 2
+
+
+def test_readiness_does_not_wait_for_partitions() -> None:
+    """A surge pod beyond the partition count, or any pod during a Kafka outage, owns no
+    partition and still serves the management API."""
+    harness = Harness(partitions=1)
+    problems = _loop_problems(harness.loop)
+    assert harness.loop.assigned() == set()
+    assert problems() == []
+    harness.loop.stop()
+    assert problems() == ["shutting down"]
