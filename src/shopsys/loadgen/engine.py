@@ -103,7 +103,7 @@ class _Run:
             body = json.dumps(spec.json).encode()
             headers.append(("Content-Type", "application/json"))
         try:
-            outcome = str(await connection.request(spec.method, spec.path, body, headers))
+            outcome = (await connection.request(spec.method, spec.path, body, headers)).outcome
         except HttpFailure as failure:
             outcome = failure.kind
         self.recorder.record(endpoint.name, outcome, time.perf_counter() - started)

@@ -21,6 +21,20 @@ _READ_SIZE = 65_536
 Headers = Sequence[tuple[str, str]]
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    retry_after: bool  # the response had a Retry-After header
+
+    @property
+    def outcome(self) -> str:
+        """How the answer is counted: its status code, and a 429 or 503 that does not say
+        when to retry (a contract violation for the storefront) under a name of its own."""
+        if self.status in (429, 503) and not self.retry_after:
+            return f"{self.status} without Retry-After"
+        return str(self.status)
+
+
 class HttpFailure(Exception):
     """A request that got no HTTP answer; ``kind`` is how it is counted."""
 
@@ -64,8 +78,8 @@ class Connection:
 
     async def request(
         self, method: str, path: str, body: bytes | None = None, headers: Headers = ()
-    ) -> int:
-        """Send one request, read the whole response, return its status code."""
+    ) -> Answer:
+        """Send one request, read the whole response, return its status and Retry-After."""
         try:
             async with asyncio.timeout(self.timeout):
                 try:
@@ -83,7 +97,7 @@ class Connection:
             await self.close()
             raise HttpFailure(f"error:{type(error).__name__}") from error
 
-    async def _exchange(self, method: str, path: str, body: bytes | None, extra: Headers) -> int:
+    async def _exchange(self, method: str, path: str, body: bytes | None, extra: Headers) -> Answer:
         reused = self._writer is not None
         if not reused:
             await self._open()
@@ -98,7 +112,7 @@ class Connection:
         if body is not None:
             wire = (wire or b"") + (self._h11.send(h11.Data(data=body)) or b"")
         wire = (wire or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
-        status = 0
+        status, retry_after = 0, False
         try:
             self._writer.write(wire)
             while True:
@@ -107,6 +121,7 @@ class Connection:
                     self._h11.receive_data(await self._reader.read(_READ_SIZE))
                 elif isinstance(event, h11.Response):
                     status = event.status_code
+                    retry_after = any(name == b"retry-after" for name, _ in event.headers)
                 elif isinstance(event, h11.EndOfMessage):
                     break
                 elif isinstance(event, h11.ConnectionClosed):
@@ -120,7 +135,7 @@ class Connection:
             await self.close()
         else:
             self._h11.start_next_cycle()
-        return status
+        return Answer(status, retry_after)
 
     async def _open(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(

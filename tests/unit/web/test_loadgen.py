@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from shopsys.cli import app as cli
 from shopsys.loadgen.endpoints import MixError, parse_mix
 from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
+from shopsys.loadgen.http import Answer
 from shopsys.loadgen.stats import Recorder, format_summary, percentile
 from shopsys.local_system import free_port
 from shopsys.web.app import create_app
@@ -80,6 +81,22 @@ def test_percentiles_and_summary() -> None:
     text = format_summary(summary)
     assert "2.0 req/s" in text
     assert "503: 1" in text
+
+
+def test_a_503_without_retry_after_is_counted_apart() -> None:
+    assert Answer(503, retry_after=True).outcome == "503"
+    assert Answer(503, retry_after=False).outcome == "503 without Retry-After"
+    assert Answer(429, retry_after=False).outcome == "429 without Retry-After"
+    assert Answer(500, retry_after=False).outcome == "500"
+
+
+def test_kafka_down_gives_503_with_retry_after(served: Served) -> None:
+    served.publisher.failure = "broker down"
+    plan = LoadPlan(
+        base_url=served.url, mix=parse_mix("purchase=1"), duration=0.5, concurrency=2, seed=1
+    )
+    summary = asyncio.run(run_load(plan))
+    assert set(summary.statuses) == {"503"}, summary.statuses
 
 
 def test_closed_loop_against_the_app(served: Served) -> None:
