@@ -137,6 +137,10 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
         (["podSecurityContext.runAsUser=0"], "/podSecurityContext/runAsUser"),
         (["keda.consumer.kafkaVersion=4"], "/keda/consumer/kafkaVersion"),
         (["kafka.bundled.clusterId=-NDmKCqUTKO8msI4V9kxgw"], "/kafka/bundled/clusterId"),
+        (
+            ["consumer.pdb.maxUnavailable=1"],
+            "consumer.pdb: set exactly one of minAvailable and maxUnavailable",
+        ),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(

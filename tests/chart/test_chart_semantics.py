@@ -277,6 +277,10 @@ def test_graceful_termination(latest_renders: Renders) -> None:
                 pdb["spec"]["selector"]["matchLabels"]
                 == deployment["spec"]["selector"]["matchLabels"]
             ), key
+        # The only consumer (KEDA's minimum) serves the management API: never evicted.
+        consumer_pdb = chartkit.one(docs, "PodDisruptionBudget", "shopping-system-consumer")
+        assert consumer_pdb["spec"]["minAvailable"] == 1, key
+        assert "maxUnavailable" not in consumer_pdb["spec"], key
 
 
 HELM_LABELS = (
