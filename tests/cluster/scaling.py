@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from shopsys.provision.errors import ProvisionError
-from tests.integration.web.conftest import eventually as poll
 
 from .cluster import ClusterInfo
 from .kubectl import Kubectl
@@ -55,20 +54,15 @@ def raw(kubectl: Kubectl, path: str) -> str:
     return kubectl("get", "--raw", path, timeout=30)
 
 
-def eventually(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """The integration tests' poll, at a pace that suits kubectl calls."""
-    return poll(check, timeout=timeout, what=what, every=2.0)
-
-
-def wait_for_replicas(
-    kubectl: Kubectl, namespace: str, deployment: str, count: int, *, timeout: float = 600
-) -> None:
-    """Until the Deployment wants `count` replicas and has them all ready."""
-    eventually(
-        lambda: True if replicas(kubectl, namespace, deployment) == (count, count) else None,
-        timeout=timeout,
-        what=f"{deployment} at {count} ready replicas",
-    )
+def eventually(check: Callable[[], T | None], *, timeout: float, what: str, every: float = 2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(every)
 
 
 def replicas(kubectl: Kubectl, namespace: str, deployment: str) -> tuple[int, int]:

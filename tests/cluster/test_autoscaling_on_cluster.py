@@ -30,8 +30,8 @@ from .scaling import (
     get_json,
     is_ready,
     pods,
+    replicas,
     stored_ids,
-    wait_for_replicas,
     write_results,
 )
 from .versions import REGISTRY
@@ -127,7 +127,11 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     while the backlog drains loses nothing, and KEDA brings the consumer back to 1."""
     release = Release.of(cluster)
     ns, consumer = release.namespace, release.consumer
-    wait_for_replicas(kubectl, ns, consumer, 1, timeout=600)
+    eventually(
+        lambda: True if replicas(kubectl, ns, consumer) == (1, 1) else None,
+        timeout=600,
+        what="the consumer at its minimum of 1 replica",
+    )
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
     stream = PurchaseStream(cluster.web, BACKLOG, concurrency=64, user_prefix=prefix)
     old_tag = image_tag(kubectl, ns, consumer)
@@ -305,7 +309,11 @@ def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
     runs through both, and no request gets a 5xx but a 503 with Retry-After."""
     release = Release.of(cluster)
     ns, web = release.namespace, release.web
-    wait_for_replicas(kubectl, ns, web, 2, timeout=600)
+    eventually(
+        lambda: True if replicas(kubectl, ns, web) == (2, 2) else None,
+        timeout=600,
+        what="web at its minimum of 2 replicas",
+    )
     # Catalog reads (web caches the catalog) and purchases; no history reads: against the
     # tier's FerretDB (SQLite) they scan the collection and saturate it at this rate, and it
     # is web's CPU this test is about.

@@ -6,7 +6,7 @@ import pytest
 
 from .cluster import ClusterInfo
 from .kubectl import Kubectl
-from .scaling import Release, is_ready, pods, wait_for_replicas
+from .scaling import Release, eventually, is_ready, pods, replicas
 
 pytestmark = pytest.mark.cluster
 
@@ -22,8 +22,16 @@ def test_a_node_drain_respects_the_disruption_budgets(
     tier's DNS, database and KEDA would measure the tier, not the chart."""
     release = Release.of(cluster)
     ns = release.namespace
-    wait_for_replicas(kubectl, ns, release.consumer, 1)
-    wait_for_replicas(kubectl, ns, release.web, 2)
+    eventually(
+        lambda: (
+            True
+            if replicas(kubectl, ns, release.consumer) == (1, 1)
+            and replicas(kubectl, ns, release.web) == (2, 2)
+            else None
+        ),
+        timeout=600,
+        what="the release at rest: 1 consumer, 2 web pods",
+    )
     before = {
         name: {p["metadata"]["uid"] for p in pods(kubectl, ns, name)}
         for name in (release.web, release.consumer)
@@ -56,4 +64,8 @@ def test_a_node_drain_respects_the_disruption_budgets(
     assert len(web_left) == 1, "the web budget lets exactly one of the two pods go"
     assert len(after[release.consumer]) == 1, "the only consumer must not be evicted"
     assert is_ready(after[release.consumer][0])
-    wait_for_replicas(kubectl, ns, release.web, 2, timeout=180)  # after the uncordon
+    eventually(
+        lambda: True if replicas(kubectl, ns, release.web) == (2, 2) else None,
+        timeout=180,
+        what="web back at 2 ready pods after the uncordon",
+    )
