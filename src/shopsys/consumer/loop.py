@@ -8,7 +8,9 @@ One batch is written (on a worker thread) while the next is polled and decoded; 
 are committed in order, each once its write is confirmed. Rebalance callbacks run inside
 ``consume()`` on the loop thread: a revoke waits for the write in flight and commits it
 while the partitions are still ours; anything unwritten is dropped for the revoked
-partitions (never committed for them) and redelivered to their new owner.
+partitions (never committed for them) and redelivered to their new owner. A commit the
+broker refuses (say, mid-rebalance) is retried on later turns while the partitions stay
+ours: otherwise an idle partition would show its old lag to the autoscaler for good.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = 0.2
 WAIT_STEP = 0.1
+COMMIT_RETRY_SECONDS = 1.0
 
 
 class PurchaseWriter(Protocol):
@@ -67,6 +70,8 @@ class ConsumerLoop:
         self._assigned: frozenset[Partition] = frozenset()  # replaced, never mutated
         self._carry: list[Message] = []
         self._uncommitted: list[Batch] = []  # consumed, not yet committed (at most two)
+        self._to_commit: dict[Partition, int] = {}  # written; the broker refused the commit
+        self._last_commit_attempt = 0.0
         self._in_flight: tuple[Batch, Future[None]] | None = None
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consumer-write")
         self._paused = False
@@ -107,6 +112,7 @@ class ConsumerLoop:
                 batch = self._take(received)
                 if not self._complete_in_flight():
                     break  # asked to stop while writes fail: nothing more is committed
+                self._retry_refused_commit()
                 if batch is not None:
                     self._submit(batch)
             else:
@@ -156,6 +162,8 @@ class ConsumerLoop:
             else:
                 self._in_flight = None
                 self._commit(batch)
+        if self._to_commit:
+            self._commit_written()  # a refused commit, while these partitions are still ours
         self._drop(partitions, "revoked")
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -164,6 +172,7 @@ class ConsumerLoop:
     def _drop(self, partitions: list[TopicPartition], how: str) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned = self._assigned - gone
+        self._to_commit = {p: o for p, o in self._to_commit.items() if p not in gone}
         for batch in self._uncommitted:
             batch.revoked.update(gone)
         self._carry = [message for message in self._carry if partition_of(message) not in gone]
@@ -275,16 +284,31 @@ class ConsumerLoop:
 
     def _commit(self, batch: Batch) -> None:
         self._uncommitted = [other for other in self._uncommitted if other is not batch]
-        committable = {
-            partition: offset
-            for partition, offset in batch.offsets().items()
-            if partition in self._assigned and partition not in batch.revoked
-        }
-        if not committable:
+        for partition, offset in batch.offsets().items():
+            if partition in self._assigned and partition not in batch.revoked:
+                self._to_commit[partition] = max(offset, self._to_commit.get(partition, 0))
+        self._commit_written()
+
+    def _retry_refused_commit(self) -> None:
+        waited = time.monotonic() - self._last_commit_attempt
+        if self._to_commit and waited >= COMMIT_RETRY_SECONDS:
+            self._commit_written()
+
+    def _commit_written(self) -> None:
+        """Commit every written offset not yet committed; what the broker refuses stays for
+        a later turn (or the revoke), dropped only with its partition."""
+        if not self._to_commit:
             return
+        offsets = dict(self._to_commit)
+        self._last_commit_attempt = time.monotonic()
         try:
-            self._consumer.commit(offsets=to_topic_partitions(committable), asynchronous=False)
+            self._consumer.commit(offsets=to_topic_partitions(offsets), asynchronous=False)
         except KafkaException as error:
-            # Losing a commit only means redelivery, which insert-if-absent makes harmless.
+            # Until it succeeds, a crash only means redelivery, which insert-if-absent
+            # makes harmless.
             self._metrics.commit_failures.inc()
-            logger.warning("offset commit failed: %s", error)
+            logger.warning("offset commit failed, retrying later: %s", error)
+            return
+        for partition, offset in offsets.items():
+            if self._to_commit.get(partition) == offset:
+                del self._to_commit[partition]

@@ -8,6 +8,7 @@ from typing import Any
 import mongomock
 import pytest
 
+from shopsys.consumer import loop as loop_module
 from shopsys.consumer.app import _loop_problems
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
@@ -251,6 +252,48 @@ def test_a_failed_commit_is_counted_and_the_next_batch_covers_it() -> None:
 
     assert harness.metric("shopsys_consumer_commit_failures_total") == 1
     assert harness.consumer.committed_offsets == {0: 6}
+
+
+def test_a_refused_commit_is_retried_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-rebalance the broker refuses a commit; with nothing more to consume, the loop
+    must still commit, or the partition shows its old lag to the autoscaler for good."""
+    monkeypatch.setattr(loop_module, "COMMIT_RETRY_SECONDS", 0.01)
+    harness = Harness(partitions=1)
+    harness.consumer.fail_commits = 1
+    for _ in range(3):  # one batch
+        harness.consumer.append_event(event(), partition=0)
+    committed_while_running: list[dict[int, int]] = []
+    deadline = time.monotonic() + 5
+
+    def stop_once_committed(consumer: FakeConsumer) -> None:
+        if consumer.committed_offsets == consumer.end_offsets() or time.monotonic() > deadline:
+            committed_while_running.append(dict(consumer.committed_offsets))
+            harness.loop.stop()
+
+    harness.consumer.when_idle = stop_once_committed
+
+    harness.loop.run()
+
+    assert committed_while_running == [{0: 3}]
+    assert harness.metric("shopsys_consumer_commit_failures_total") == 1
+
+
+def test_a_refused_commit_is_retried_in_the_revoke_then_forgotten() -> None:
+    harness = Harness(partitions=2)
+    harness.consumer.fail_commits = 2  # the batch's commit, then the retry in the revoke
+    harness.consumer.append_event(event(), partition=0)
+    harness.consumer.append_event(event(), partition=1)
+
+    def revoke_after_the_refused_commit() -> None:
+        harness.consumer.schedule(lambda consumer: consumer.rebalance_revoke([0]))
+
+    harness.store.before_write = revoke_after_the_refused_commit
+
+    harness.loop.run()
+
+    assert harness.metric("shopsys_consumer_commit_failures_total") == 2
+    assert all(0 not in commit for commit in harness.consumer.commits), "not ours any more"
+    assert harness.consumer.committed_offsets == {1: 1}, "partition 1 stayed ours"
 
 
 def test_consume_errors_are_skipped_and_not_committed_for() -> None:
