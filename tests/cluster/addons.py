@@ -32,6 +32,9 @@ def _set_images(docs: list[dict[str, Any]], images_by_deployment: dict[str, str]
         for container in doc["spec"]["template"]["spec"]["containers"]:
             container["image"] = images_by_deployment[name]
             container["imagePullPolicy"] = "Never"
+            container.setdefault("resources", {}).setdefault("requests", {})["cpu"] = (
+                manifests.ADDON_CPU_REQUEST
+            )
 
 
 def keda(kubectl: Kubectl, binaries: ClusterBinaries, version: str) -> list[dict[str, Any]]:

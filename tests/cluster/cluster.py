@@ -30,6 +30,7 @@ NAMESPACE = "shopping-system"
 MONGODB_SECRET = "shopsys-mongodb"  # noqa: S105 - the Secret's name, not a password
 VALUES = Path(__file__).with_name("values.yaml")
 SETUP_ENV = REPO_ROOT / "setup-env.sh"
+CHART = REPO_ROOT / "chart"
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,20 @@ def tool_env(info: ClusterInfo) -> dict[str, str]:
         "DOCKER_HOST": info.docker_host,
         "PATH": path,
     }
+
+
+def helm(
+    info: ClusterInfo, *args: str, namespace: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """helm in the release's namespace (or `namespace`), as a user of this cluster runs it."""
+    return subprocess.run(
+        [info.helm, *args, "--namespace", namespace or info.namespace],
+        capture_output=True,
+        text=True,
+        env=tool_env(info),
+        timeout=900,
+        check=False,
+    )
 
 
 def setup_env_args() -> list[str]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from shopsys.provision.errors import ProvisionError
 
@@ -49,3 +51,15 @@ def kubectl(cluster: ClusterInfo) -> Kubectl:
     from pathlib import Path
 
     return Kubectl(Path(cluster.kubectl), Path(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="package")
+def mongodb(cluster: ClusterInfo) -> Iterator[Any]:
+    """The release's database, in the cluster's FerretDB."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        cluster.mongodb, serverSelectionTimeoutMS=10_000
+    )
+    try:
+        yield client["shopping"]
+    finally:
+        client.close()

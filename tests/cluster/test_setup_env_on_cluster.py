@@ -7,26 +7,15 @@ import subprocess
 
 import pytest
 
-from .cluster import ClusterInfo, setup_env, tool_env
+from .cluster import ClusterInfo, helm, setup_env, tool_env
 from .kubectl import Kubectl
 from .versions import REGISTRY
 
 pytestmark = pytest.mark.cluster
 
 
-def _helm(cluster: ClusterInfo, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [cluster.helm, *args, "--namespace", cluster.namespace],
-        capture_output=True,
-        text=True,
-        env=tool_env(cluster),
-        timeout=600,
-        check=False,
-    )
-
-
 def _image_tag(cluster: ClusterInfo) -> str:
-    values = json.loads(_helm(cluster, "get", "values", cluster.release, "-o", "json").stdout)
+    values = json.loads(helm(cluster, "get", "values", cluster.release, "-o", "json").stdout)
     return str(values["image"]["tag"])
 
 
@@ -50,7 +39,7 @@ def _workloads(kubectl: Kubectl, namespace: str) -> dict[str, str]:
 def test_setup_env_installed_the_release_from_the_registry(
     cluster: ClusterInfo, kubectl: Kubectl
 ) -> None:
-    status = json.loads(_helm(cluster, "status", cluster.release, "-o", "json").stdout)
+    status = json.loads(helm(cluster, "status", cluster.release, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed"
     deployment = json.loads(
         kubectl(
@@ -63,7 +52,7 @@ def test_setup_env_installed_the_release_from_the_registry(
 
 
 def test_helm_test_passes_and_leaves_no_pod(cluster: ClusterInfo, kubectl: Kubectl) -> None:
-    proc = _helm(cluster, "test", cluster.release, "--timeout", "5m")
+    proc = helm(cluster, "test", cluster.release, "--timeout", "5m")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Phase:          Succeeded" in proc.stdout
     pods = kubectl("-n", cluster.namespace, "get", "pods", "-o", "name")

@@ -7,13 +7,11 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
-from pymongo import MongoClient
 
 from .cluster import ClusterInfo, tool_env
 from .kubectl import Kubectl
@@ -21,7 +19,6 @@ from .kubectl import Kubectl
 pytestmark = pytest.mark.cluster
 
 PURCHASES = 2_000
-DATABASE = "shopping"
 
 
 def _post(client: httpx.Client, number: int, run: str) -> dict[str, Any]:
@@ -51,17 +48,6 @@ def _post(client: httpx.Client, number: int, run: str) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
     return {"kind": kind, "user": user, "purchase_id": body["purchase_id"]}
-
-
-@pytest.fixture(scope="module")
-def mongodb(cluster: ClusterInfo) -> Iterator[Any]:
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        cluster.mongodb, serverSelectionTimeoutMS=10_000
-    )
-    try:
-        yield client[DATABASE]
-    finally:
-        client.close()
 
 
 def test_purchases_through_the_services_are_stored_exactly_once(

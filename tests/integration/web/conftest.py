@@ -94,8 +94,10 @@ def unique_user() -> str:
     return f"it-{uuid.uuid4().hex[:12]}"
 
 
-def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something other than None."""
+def eventually(
+    probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "", every: float = 0.2
+) -> T:
+    """Poll ``probe`` every ``every`` seconds until it returns something other than None."""
     deadline = time.monotonic() + timeout
     while True:
         result = probe()
@@ -103,7 +105,7 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, what: st
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or probe}")
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 def stored(client: httpx.Client, purchase_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,363 @@
+"""KEDA scales the chart as shipped (timing shortened by tests/cluster/values.yaml) on real lag,
+and nothing is lost or duplicated on the way out and back.
+
+The figures are observations written to tests/cluster/results/; the assertions are the
+invariants, with generous deadlines.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.integration.consumer.streaming import PurchaseStream
+
+from . import manifests
+from .cluster import CHART, MONGODB_SECRET, VALUES, ClusterInfo, helm, setup_env, tool_env
+from .kubectl import Kubectl
+from .load import LoadPod
+from .scaling import (
+    Release,
+    ScalingRecorder,
+    eventually,
+    forget_purchases,
+    get_json,
+    is_ready,
+    pods,
+    stored_ids,
+    wait_for_replicas,
+    write_results,
+)
+from .versions import REGISTRY
+
+pytestmark = pytest.mark.cluster
+
+BACKLOG = 20_000
+PARTITIONS = 12  # kafka.topic.partitions as shipped
+LAG_THRESHOLD = 100  # keda.consumer.lagThreshold as shipped
+POLLING_SECONDS = 5  # keda.consumer.pollingInterval in tests/cluster/values.yaml
+LAG_MONITOR_SECONDS = 5  # how often a consumer refreshes its lag metric
+
+
+BYTES_PER_SECOND = 4096  # the consumers' fetch quota while the backlog is produced
+
+
+@contextmanager
+def fetch_quota(kubectl: Kubectl, release: Release, bytes_per_second: int) -> Iterator[None]:
+    """A default client quota on the bundled broker: fetches slowed to `bytes_per_second`."""
+
+    def configs(*args: str) -> None:
+        kubectl(
+            "-n",
+            release.namespace,
+            "exec",
+            f"{release.fullname}-kafka-0",
+            "--",
+            "java",
+            "-cp",
+            "/opt/kafka/libs/*",
+            "kafka.admin.ConfigCommand",
+            "--bootstrap-server",
+            "localhost:9092",
+            "--alter",
+            "--entity-type",
+            "clients",
+            "--entity-default",
+            *args,
+            timeout=120,
+        )
+
+    configs("--add-config", f"consumer_byte_rate={bytes_per_second}")
+    try:
+        yield
+    finally:
+        configs("--delete-config", "consumer_byte_rate")
+
+
+def lag_disagreements(recorder: ScalingRecorder) -> tuple[int, list[str]]:
+    """Each lag KEDA reported, against what the consumers reported within one polling
+    interval (plus their own refresh interval) of it. KEDA caps the lag it reports at
+    partitions x lagThreshold (allowIdleConsumers: false), so the consumers' view is capped
+    the same way before comparing."""
+    cap = PARTITIONS * LAG_THRESHOLD
+    window = POLLING_SECONDS + LAG_MONITOR_SECONDS
+    compared, wrong = 0, []
+    for sample in recorder.samples:
+        if sample.keda_lag is None:
+            continue
+        near = [
+            min(s.consumer_lag, cap)
+            for s in recorder.samples
+            if s.consumer_lag is not None and abs(s.at - sample.at) <= window
+        ]
+        if not near:
+            continue
+        compared += 1
+        low, high = min(near) - LAG_THRESHOLD, max(near) + LAG_THRESHOLD
+        if not low <= sample.keda_lag <= high:
+            wrong.append(f"{sample.at:.0f}s: KEDA {sample.keda_lag:.0f}, consumers {near}")
+    return compared, wrong
+
+
+def retag(cluster: ClusterInfo, tag: str, new_tag: str) -> None:
+    """The running image under a new tag in the registry: an upgrade that changes the pods."""
+    for argv in (
+        ["docker", "tag", f"{REGISTRY}/shopsys:{tag}", f"{REGISTRY}/shopsys:{new_tag}"],
+        ["docker", "push", f"{REGISTRY}/shopsys:{new_tag}"],
+    ):
+        subprocess.run(argv, env=tool_env(cluster), check=True, capture_output=True, timeout=300)
+
+
+def image_tag(kubectl: Kubectl, namespace: str, deployment: str) -> str:
+    spec = get_json(kubectl, "-n", namespace, "get", "deployment", deployment)["spec"]
+    return str(spec["template"]["spec"]["containers"][0]["image"]).rpartition(":")[2]
+
+
+def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+) -> None:
+    """Issue 9, items 1, 3 and 6 on one backlog: KEDA scales the consumer out to the partition
+    count, `helm upgrade` with a new image tag completes there, a consumer pod force-killed
+    while the backlog drains loses nothing, and KEDA brings the consumer back to 1."""
+    release = Release.of(cluster)
+    ns, consumer = release.namespace, release.consumer
+    wait_for_replicas(kubectl, ns, consumer, 1, timeout=600)
+    prefix = f"scale-{uuid.uuid4().hex[:8]}"
+    stream = PurchaseStream(cluster.web, BACKLOG, concurrency=64, user_prefix=prefix)
+    old_tag = image_tag(kubectl, ns, consumer)
+    new_tag = f"upgrade-{uuid.uuid4().hex[:6]}"
+    retag(cluster, old_tag, new_tag)
+    with ScalingRecorder(kubectl, ns, consumer, scaled_object=consumer) as recorder:
+        # On 2 shared CPUs one consumer drains faster than the web pods accept purchases, so
+        # no backlog would build. A broker quota on fetches makes the consumers the slow
+        # side, as a slow downstream would, while the purchases go in through the web
+        # Service; lifting it lets the scaled-out consumers drain the backlog.
+        with fetch_quota(kubectl, release, BYTES_PER_SECOND):
+            stream.start()
+            out = eventually(
+                lambda: recorder.first(lambda s: s.replicas > 1),
+                timeout=180,
+                what="KEDA scaling the consumer above 1 replica",
+            )
+            at_max = eventually(
+                lambda: recorder.first(lambda s: s.replicas == s.ready == PARTITIONS),
+                timeout=300,
+                what=f"the consumer at its maximum of {PARTITIONS} ready replicas",
+            )
+            accepted = stream.join()
+            print(f"\n[backlog] {stream.summary()}")
+            upgrade_started = recorder.elapsed()
+            setup_env(cluster, "--skip-build", "--tag", new_tag, "--no-test")
+            upgraded = recorder.elapsed()
+            assert image_tag(kubectl, ns, consumer) == new_tag
+        victim = next(p for p in pods(kubectl, ns, consumer) if is_ready(p))["metadata"]["name"]
+        kubectl("-n", ns, "delete", "pod", victim, "--grace-period=0", "--force")
+        killed = recorder.elapsed()
+        drained = eventually(
+            lambda: recorder.first(lambda s: s.keda_lag == 0 and s.consumer_lag == 0, killed),
+            timeout=600,
+            what="the backlog drained",
+        )
+        back = eventually(
+            lambda: recorder.first(lambda s: s.replicas == 1 and s.ready == 1, drained.at),
+            timeout=900,
+            what="the consumer back at 1 replica",
+        )
+    stored = stored_ids(mongodb, prefix)
+    forget_purchases(mongodb, prefix)
+    lost = accepted - set(stored)
+    duplicated = len(stored) - len(set(stored))
+    extra = set(stored) - accepted
+    peak = recorder.peak()
+    during_upgrade = [s for s in recorder.samples if upgrade_started <= s.at <= upgraded]
+    peak_lag = max((s.keda_lag or 0.0) for s in recorder.samples)
+    compared, wrong = lag_disagreements(recorder)
+    report = write_results(
+        "autoscaling-consumer",
+        "Consumer autoscaling on Kafka lag",
+        [
+            ("purchases put on the topic through the web Service", f"{len(accepted):,}"),
+            ("peak lag (KEDA's view, capped at 1,200)", f"{peak_lag:,.0f}"),
+            ("time to first scale-out (from the first purchase)", f"{out.at:.0f} s"),
+            ("time to 12 ready replicas (the partition count)", f"{at_max.at:.0f} s"),
+            ("peak replicas", str(peak)),
+            (
+                "`helm upgrade` to a new image tag at 12 replicas",
+                f"{upgraded - upgrade_started:.0f} s",
+            ),
+            (
+                "replicas during the upgrade (min-max wanted / min ready)",
+                f"{min(s.replicas for s in during_upgrade)}-"
+                f"{max(s.replicas for s in during_upgrade)} / "
+                f"{min(s.ready for s in during_upgrade)}",
+            ),
+            ("drain time (from a force-killed pod to lag 0)", f"{drained.at - killed:.0f} s"),
+            ("time back to 1 replica (after lag 0)", f"{back.at - drained.at:.0f} s"),
+            ("lost / duplicated / unexpected", f"{len(lost)} / {duplicated} / {len(extra)}"),
+            (
+                "KEDA's lag vs the consumers' (within one polling interval)",
+                f"{compared - len(wrong)} of {compared} samples agree",
+            ),
+            ("replicas over time (s: wanted/ready)", recorder.trace()),
+        ],
+        "Written by tests/cluster/test_autoscaling_on_cluster.py on the tier's one-node cluster "
+        "(2 CPUs shared by everything); chart defaults with only timing shortened "
+        "(tests/cluster/values.yaml).",
+    )
+    print("\n" + report)
+    assert not lost, f"{len(lost)} accepted purchases are not stored"
+    assert duplicated == 0
+    assert not extra, f"{len(extra)} stored purchases were never answered 202"
+    assert peak <= PARTITIONS, recorder.trace()
+    assert all(s.ready >= PARTITIONS for s in during_upgrade), recorder.trace()  # maxUnavailable 0
+    assert compared >= 5, f"too few samples to compare the lag: {recorder.errors[-5:]}"
+    assert not wrong, wrong[:10]
+
+
+def owners(doc: dict[str, Any]) -> list[str]:
+    return [f"{o['kind']}/{o['name']}" for o in doc["metadata"].get("ownerReferences", [])]
+
+
+FALLBACK = "shopsys-fallback"  # release and namespace of the install without KEDA
+
+
+def test_an_upgrade_from_the_fallback_hpa_to_keda_succeeds(
+    cluster: ClusterInfo, kubectl: Kubectl
+) -> None:
+    """Issue 9, item 4. A second release, installed as where KEDA is absent (keda.enabled=false
+    renders what "auto" renders without KEDA's CRDs: a plain HPA for web, fixed consumers),
+    then `helm upgrade` now that KEDA is there. The tier's KEDA stays installed: removing it
+    would disturb every other test, and the chart cannot tell the difference."""
+    image = json.loads(
+        helm(cluster, "get", "values", cluster.release, "-o", "json").stdout or "{}"
+    )["image"]
+    fullname = f"{FALLBACK}-shopping-system"
+    web = f"{fullname}-web"
+    kubectl.apply(manifests.release_namespace(FALLBACK, MONGODB_SECRET))
+
+    def install(*args: str) -> None:
+        proc = helm(
+            cluster,
+            "upgrade",
+            "--install",
+            FALLBACK,
+            str(CHART),
+            *args,
+            "--wait",
+            "--wait-for-jobs",
+            "--timeout",
+            "6m",
+            namespace=FALLBACK,
+        )
+        assert proc.returncode == 0, f"helm upgrade --install {args}:\n{proc.stderr}"
+
+    try:
+        install(
+            f"--values={VALUES}",
+            f"--set=image.repository={image['repository']}",
+            f"--set=image.tag={image['tag']}",
+            "--set=kafka.bundled.persistence.enabled=false",
+            "--set=config.mongodbDatabase=shopping_fallback",
+            "--set=keda.enabled=false",
+        )
+        assert (
+            json.loads(kubectl("-n", FALLBACK, "get", "scaledobjects", "-o", "json"))["items"] == []
+        )
+        fallback = get_json(kubectl, "-n", FALLBACK, "get", "hpa", web)
+        assert owners(fallback) == [], "the fallback HPA belongs to the release"
+
+        install("--reuse-values", "--set=keda.enabled=auto")  # KEDA's webhook must admit it
+
+        def taken_over() -> bool | None:
+            hpa = kubectl("-n", FALLBACK, "get", "hpa", web, "-o", "json", check=False)
+            return True if hpa and owners(json.loads(hpa)) == [f"ScaledObject/{web}"] else None
+
+        eventually(taken_over, timeout=120, what="the web HPA owned by KEDA's ScaledObject")
+        for name in (web, f"{fullname}-consumer"):
+            kubectl(
+                "-n",
+                FALLBACK,
+                "wait",
+                "--for=condition=Ready",
+                f"scaledobject/{name}",
+                "--timeout=120s",
+            )
+    finally:
+        helm(cluster, "uninstall", FALLBACK, "--wait", "--timeout", "3m", namespace=FALLBACK)
+        kubectl("delete", "namespace", FALLBACK, "--wait=true", timeout=300)
+
+
+HEAVY_SECONDS = 60  # the in-cluster load that drives web CPU above its target
+LIGHT_SECONDS = 180  # a trickle that keeps requests flowing through the scale-down
+
+
+def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+) -> None:
+    """Issue 9, item 2. `shopsys load` in a Pod drives web CPU above the HPA's target; KEDA's
+    HPA adds web pods and, once the load stops, brings web back to 2. A trickle of requests
+    runs through both, and no request gets a 5xx but a 503 with Retry-After."""
+    release = Release.of(cluster)
+    ns, web = release.namespace, release.web
+    wait_for_replicas(kubectl, ns, web, 2, timeout=600)
+    # Catalog reads (web caches the catalog) and purchases; no history reads: against the
+    # tier's FerretDB (SQLite) they scan the collection and saturate it at this rate, and it
+    # is web's CPU this test is about.
+    prefix = f"webload-{uuid.uuid4().hex[:8]}"
+    users = f"--user-prefix={prefix}"
+    mix = "--mix=purchase=1,products=3"
+    with ScalingRecorder(kubectl, ns, web) as recorder:
+        light = LoadPod(kubectl, release, "--rate=10", mix, users, duration=LIGHT_SECONDS)
+        light.start()
+        light_started = recorder.elapsed()
+        heavy = LoadPod(kubectl, release, "--concurrency=64", mix, users, duration=HEAVY_SECONDS)
+        heavy.start()
+        out = eventually(
+            lambda: recorder.first(lambda s: s.replicas > 2),
+            timeout=HEAVY_SECONDS + 60,
+            what="the HPA adding web pods",
+        )
+        loaded = heavy.summary()
+        stopped = recorder.elapsed()
+        back = eventually(
+            lambda: recorder.first(lambda s: s.replicas == s.ready == 2, stopped),
+            timeout=600,
+            what="web back at 2 replicas",
+        )
+        trickle = light.summary()
+    forget_purchases(mongodb, prefix)
+    peak = recorder.peak()
+    report = write_results(
+        "autoscaling-web",
+        "Web autoscaling on CPU",
+        [
+            (
+                "in-cluster load (64 clients, 25% purchases, 75% catalog)",
+                f"{loaded['requests_per_s']} req/s",
+            ),
+            ("time to first scale-out", f"{out.at:.0f} s"),
+            ("peak replicas (maximum 10)", str(peak)),
+            ("time back to 2 replicas (after the load)", f"{back.at - stopped:.0f} s"),
+            ("answers under load", json.dumps(loaded["statuses"])),
+            ("answers of the trickle (10 req/s throughout)", json.dumps(trickle["statuses"])),
+            ("replicas over time (s: wanted/ready)", recorder.trace()),
+        ],
+        "Written by tests/cluster/test_autoscaling_on_cluster.py; `shopsys load` runs in Pods "
+        "of the release's image in namespace shopsys-load.",
+    )
+    print("\n" + report)
+    for summary in (loaded, trickle):
+        unexpected = {
+            status: count
+            for status, count in summary["statuses"].items()
+            if not (status.startswith("2") or status in ("404", "503"))
+        }
+        assert not unexpected, f"answers other than 2xx, 404 and 503 with Retry-After: {summary}"
+    assert 2 < peak <= 10, recorder.trace()
+    assert back.at < light_started + LIGHT_SECONDS, "the trickle must run through the scale-down"
