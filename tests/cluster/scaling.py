@@ -200,6 +200,21 @@ class ScalingRecorder:
     def first(self, predicate: Callable[[Sample], bool], after: float = 0.0) -> Sample | None:
         return next((s for s in self.samples if s.at >= after and predicate(s)), None)
 
+    def until(
+        self, predicate: Callable[[Sample], bool], *, timeout: float, what: str, after: float = 0.0
+    ) -> Sample:
+        """The first sample (at or after `after`) that satisfies `predicate`, waiting for it;
+        a timeout says what the replicas and the lag did meanwhile."""
+        try:
+            return eventually(lambda: self.first(predicate, after), timeout=timeout, what=what)
+        except AssertionError as timed_out:
+            lags = [f"{s.at:.0f}s {s.keda_lag}/{s.consumer_lag}" for s in self.samples[-20:]]
+            raise AssertionError(
+                f"{timed_out}\nreplicas (wanted/ready): {self.trace()}\n"
+                f"last lag samples (KEDA/consumers): {', '.join(lags)}\n"
+                f"last errors: {self.errors[-5:]}"
+            ) from None
+
     def peak(self) -> int:
         return max((s.replicas for s in self.samples), default=0)
 

@@ -1,12 +1,30 @@
-"""Disruptions of the installed release: a node drain and the PodDisruptionBudgets."""
+"""Disruptions of the installed release: a node drain and the PodDisruptionBudgets, Kafka
+going away under load."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
+
+from tests.integration.consumer.streaming import PurchaseStream
 
 from .cluster import ClusterInfo
 from .kubectl import Kubectl
-from .scaling import Release, is_ready, pods, wait_for_replicas
+from .load import LoadPod
+from .scaling import (
+    Release,
+    ScalingRecorder,
+    eventually,
+    forget_purchases,
+    get_json,
+    is_ready,
+    pods,
+    stored_ids,
+    wait_for_replicas,
+    write_results,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -57,3 +75,103 @@ def test_a_node_drain_respects_the_disruption_budgets(
     assert len(after[release.consumer]) == 1, "the only consumer must not be evicted"
     assert is_ready(after[release.consumer][0])
     wait_for_replicas(kubectl, ns, release.web, 2, timeout=180)  # after the uncordon
+
+
+OUTAGE_LOAD_SECONDS = 90
+# Bounded rates: the tier's FerretDB (SQLite) answers a user's history by scanning the whole
+# collection (1.6 s of CPU per read at 20,000 purchases, where MongoDB uses the chart's
+# user_timeline index), so an unbounded purchase load would make the reads measure FerretDB.
+PURCHASES_PER_SECOND = 20
+READS_PER_SECOND = 4
+STREAM = 1_500
+
+
+def test_kafka_deleted_under_load_answers_503_keeps_reads_and_loses_nothing(
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+) -> None:
+    """Issue 9, item 5. The bundled Kafka's pod is deleted while `shopsys load` runs in the
+    cluster. Web pods stay ready (in their Service): purchases get 503 with Retry-After,
+    reads keep working. A stream from the host retries each purchase with its
+    Idempotency-Key until it is accepted, so its accepted set is exact: every one is stored
+    once. The load pod's purchases are not retried; none of its 202s may be missing."""
+    release = Release.of(cluster)
+    ns = release.namespace
+    kafka_pod = f"{release.fullname}-kafka-0"
+    run = uuid.uuid4().hex[:8]
+    stream_users, load_users = f"outage-{run}", f"outload-{run}"
+    stream = PurchaseStream(
+        cluster.web,
+        STREAM,
+        concurrency=4,
+        rate=STREAM / OUTAGE_LOAD_SECONDS,
+        user_prefix=stream_users,
+        deadline_seconds=400,
+    )
+    with ScalingRecorder(kubectl, ns, release.web) as web_pods:
+        buying = LoadPod(
+            kubectl,
+            release,
+            f"--rate={PURCHASES_PER_SECOND}",
+            "--mix=purchase=1",
+            f"--user-prefix={load_users}",
+            duration=OUTAGE_LOAD_SECONDS,
+        ).start()
+        reading = LoadPod(
+            kubectl,
+            release,
+            f"--rate={READS_PER_SECOND}",
+            "--mix=products=3,history=1",
+            duration=OUTAGE_LOAD_SECONDS,
+        ).start()
+        stream.start()
+        stream.wait_for(STREAM // 5, timeout=120)
+        old_uid = get_json(kubectl, "-n", ns, "get", "pod", kafka_pod)["metadata"]["uid"]
+        kubectl("-n", ns, "delete", "pod", kafka_pod, timeout=180)
+        deleted = web_pods.elapsed()
+
+        def kafka_back() -> bool | None:
+            pod = get_json(kubectl, "-n", ns, "get", "pod", kafka_pod)
+            return True if pod["metadata"]["uid"] != old_uid and is_ready(pod) else None
+
+        eventually(kafka_back, timeout=300, what="Kafka's pod back and ready")
+        back = web_pods.elapsed()
+        bought, read = buying.summary(), reading.summary()
+        accepted = stream.join()
+    assert all(s.ready >= 2 for s in web_pods.samples), web_pods.trace()
+    assert set(bought["statuses"]) <= {"202", "503"}, bought["statuses"]
+    assert bought["statuses"].get("503", 0) > 0, "Kafka's absence must show as 503s"
+    assert stream.statuses["503"] > 0, "the host stream saw the outage too"
+    assert set(read["statuses"]) <= {"200", "404"}, f"reads must keep working: {read}"
+
+    def all_stored() -> list[str] | None:
+        ids = stored_ids(mongodb, stream_users)
+        return ids if set(ids) >= accepted else None
+
+    stored = eventually(all_stored, timeout=300, what="every accepted purchase stored")
+    load_stored = len(stored_ids(mongodb, load_users))
+    forget_purchases(mongodb, stream_users)
+    forget_purchases(mongodb, load_users)
+    report = write_results(
+        "kafka-outage",
+        "Kafka's pod deleted under load",
+        [
+            ("Kafka pod deleted → its successor ready", f"{back - deleted:.0f} s"),
+            ("`shopsys load` purchases (in the cluster, not retried)", str(bought["statuses"])),
+            ("`shopsys load` reads (catalog, history)", str(read["statuses"])),
+            ("host stream (retried with its Idempotency-Key)", stream.summary()),
+            ("web pods (s: wanted/ready)", web_pods.trace()),
+            (
+                "stored: the stream's 202s / the load's 202s",
+                f"{len(set(stored) & accepted)} of {len(accepted)} / "
+                f"{load_stored} for {bought['statuses'].get('202', 0)}",
+            ),
+        ],
+        "Written by tests/cluster/test_disruptions_on_cluster.py on the tier's one-node "
+        f"cluster: {PURCHASES_PER_SECOND} purchases/s and {READS_PER_SECOND} reads/s from "
+        f"`shopsys load` Pods, {STREAM:,} purchases from the host, for "
+        f"{OUTAGE_LOAD_SECONDS} s.",
+    )
+    print("\n" + report)
+    # _id is the purchase id: a purchase stored twice would be an id never answered 202.
+    assert set(stored) == accepted, f"{len(set(stored) - accepted)} stored, never accepted"
+    assert load_stored >= bought["statuses"]["202"], "a purchase answered 202 is missing"
