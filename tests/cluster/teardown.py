@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import processes, versions
@@ -31,12 +32,20 @@ STOP_ORDER = (
 )
 
 
+def cgroup_dirs(top: Path) -> list[Path]:
+    """`top` and every directory below it, deepest first. The kubelet and containerd remove
+    cgroups while this walks, so a directory that vanishes on the way is skipped, not an
+    error (pathlib's rglob raised FileNotFoundError there and cut a teardown short)."""
+    found = [Path(directory) for directory, _dirs, _files in os.walk(top, onerror=lambda _: None)]
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
+
+
 def kill_cgroup_processes(root: str) -> None:
     """SIGKILL every process in the cgroup `root` (every hierarchy, every level below it)."""
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        for procs in (hierarchy / root).rglob("cgroup.procs"):
+        for directory in cgroup_dirs(hierarchy / root):
             with contextlib.suppress(OSError):
-                for pid in procs.read_text().split():
+                for pid in (directory / "cgroup.procs").read_text().split():
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
 
@@ -76,44 +85,58 @@ def unmount_under(root: Path) -> list[str]:
 def remove_cgroups() -> None:
     for root in (CGROUP_ROOT, DOCKER_CGROUP):
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
-            top = hierarchy / root
-            if not top.is_dir():
-                continue
-            for directory in sorted(
-                (p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
-            ):
+            for directory in cgroup_dirs(hierarchy / root):  # `top` itself comes last
                 with contextlib.suppress(OSError):
                     directory.rmdir()
-            with contextlib.suppress(OSError):
-                top.rmdir()
 
 
 def teardown(layout: Layout) -> None:
-    """Stop everything, unmount, delete the namespace and the state dir. Safe to run twice."""
+    """Stop everything, unmount, delete the namespace and the state dir. Safe to run twice.
+
+    Every step runs even when one before it failed (a failure must not leave the rest of the
+    cluster running); the first failure is raised at the end."""
     state = layout.state
+    failures: list[Exception] = []
+
+    def step(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as error:
+            failures.append(error)
+
     if state.exists():
         for name in ("port-forward", "kube-proxy", "kubelet"):
             for daemon in [n for n in processes.names(state) if n.startswith(name)]:
-                processes.stop(state, daemon)
-        remove_containers(layout)
+                step(lambda daemon=daemon: processes.stop(state, daemon))
+        step(lambda: remove_containers(layout))
         for name in STOP_ORDER:
             for daemon in [n for n in processes.names(state) if n.startswith(name)]:
-                processes.stop(state, daemon, timeout=30)
+                step(lambda daemon=daemon: processes.stop(state, daemon, timeout=30))
         for leftover in processes.names(state):
-            processes.stop(state, leftover)
-        # Whatever outlived its daemon (a container's shim, dockerd's own containerd) names the
-        # state directory on its command line.
-        for pid in processes.processes_mentioning(str(state)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for _ in range(3):
-            if not unmount_under(state):
-                break
-            time.sleep(0.5)
-    delete_netns()
-    remove_cgroups()
+            step(lambda leftover=leftover: processes.stop(state, leftover))
+        step(lambda: _kill_processes_mentioning(state))
+        step(lambda: _unmount_all(state))
+    step(delete_netns)
+    step(remove_cgroups)
     if state.exists():
         shutil.rmtree(state, ignore_errors=True)
+    if failures:
+        raise failures[0]
+
+
+def _kill_processes_mentioning(state: Path) -> None:
+    """Whatever outlived its daemon (a container's shim, dockerd's own containerd) names the
+    state directory on its command line."""
+    for pid in processes.processes_mentioning(str(state)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _unmount_all(state: Path) -> None:
+    for _ in range(3):
+        if not unmount_under(state):
+            break
+        time.sleep(0.5)
 
 
 def leftovers(layout: Layout) -> list[str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shopsys.provision.errors import ProvisionError
 from tests.cluster.builds import kubernetes_go_mod
 from tests.cluster.images import debian_mirror
+from tests.cluster.teardown import cgroup_dirs
 
 KUBERNETES_GO_MOD = """module k8s.io/kubernetes
 
@@ -60,3 +63,26 @@ def test_the_mirror_comes_from_a_sources_list(tmp_path: Path) -> None:
 def test_no_mirror_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ProvisionError, match="no Debian bookworm mirror"):
         debian_mirror(tmp_path)
+
+
+def test_cgroup_walk_survives_directories_removed_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kubelet removes pod cgroups while a teardown walks them; a vanished directory is
+    skipped (rglob raised FileNotFoundError there and left the cluster running)."""
+    for pod in ("pod-a/ctr-1", "pod-a/ctr-2", "pod-b/ctr-3"):
+        (tmp_path / pod).mkdir(parents=True)
+    real_scandir = os.scandir
+
+    def scandir_while_the_kubelet_cleans_up(path: Any) -> Any:
+        if isinstance(path, str | os.PathLike) and Path(path).name == "pod-a":
+            for child in ("ctr-1", "ctr-2", ""):  # gone between being listed and being read
+                (Path(path) / child).rmdir()
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_while_the_kubelet_cleans_up)
+    found = cgroup_dirs(tmp_path)
+
+    assert found[-1] == tmp_path, "deepest first, the top last"
+    assert tmp_path / "pod-b" / "ctr-3" in found
+    assert not (tmp_path / "pod-a").exists()
