@@ -1,4 +1,4 @@
-"""Pydantic models shared by both roles: requests, the Kafka event, stored purchases, products."""
+"""Pydantic models shared by both roles: value types, requests, stored purchases, products."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
-    field_serializer,
 )
 
-EVENT_SCHEMA: Final = "shopsys.purchase.v1"
 MAX_QUANTITY = 1_000
 MAX_PRICE_CENTS = 100_000_000  # one million in the currency's major unit
 DEFAULT_CURRENCY = "EUR"
@@ -111,55 +109,7 @@ def format_timestamp(value: datetime) -> str:
     )
 
 
-class PurchaseEvent(BaseModel):
-    """The value of a message on the purchases topic (schema ``shopsys.purchase.v1``)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    schema_: Literal["shopsys.purchase.v1"] = Field("shopsys.purchase.v1", alias="schema")
-    purchase_id: uuid.UUID
-    user_id: Identifier
-    username: DisplayName | None = None
-    product_id: Identifier
-    product_name: DisplayName
-    quantity: Quantity
-    unit_price_cents: PriceCents
-    total_cents: Annotated[StrictInt, Field(ge=1)]
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _serialize_created_at(self, value: datetime) -> str:
-        return format_timestamp(value)
-
-    @field_serializer("purchase_id")
-    def _serialize_purchase_id(self, value: uuid.UUID) -> str:
-        return str(value)
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> PurchaseEvent:
-        event = cls.model_validate_json(raw)
-        if event.total_cents != event.unit_price_cents * event.quantity:
-            raise ValueError("total_cents must equal unit_price_cents * quantity")
-        return event
-
-    def to_document(self) -> dict[str, Any]:
-        """The MongoDB document: ``_id`` is the purchase id, which makes redelivery harmless."""
-        return {
-            "_id": str(self.purchase_id),
-            "user_id": self.user_id,
-            "username": self.username,
-            "product_id": self.product_id,
-            "product_name": self.product_name,
-            "quantity": self.quantity,
-            "unit_price_cents": self.unit_price_cents,
-            "total_cents": self.total_cents,
-            "currency": self.currency,
-            "created_at": self.created_at.astimezone(UTC).replace(tzinfo=None),
-        }
+PurchaseStatus = Literal["placed", "cancelled"]
 
 
 class StoredPurchase(BaseModel):
@@ -175,24 +125,8 @@ class StoredPurchase(BaseModel):
     total_cents: int
     currency: str
     created_at: str
-
-    @classmethod
-    def from_document(cls, document: dict[str, Any]) -> StoredPurchase:
-        created_at: datetime = document["created_at"]
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
-        return cls(
-            purchase_id=document["_id"],
-            user_id=document["user_id"],
-            username=document.get("username"),
-            product_id=document["product_id"],
-            product_name=document["product_name"],
-            quantity=document["quantity"],
-            unit_price_cents=document["unit_price_cents"],
-            total_cents=document["total_cents"],
-            currency=document["currency"],
-            created_at=format_timestamp(created_at),
-        )
+    status: PurchaseStatus = "placed"
+    cancelled_at: str | None = None
 
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a52-3c1e-4a8e-9a43-5d2f0f1b7c11")
@@ -203,26 +137,3 @@ def purchase_id_for(user_id: str, idempotency_key: str | None) -> uuid.UUID:
     if idempotency_key is None:
         return uuid.uuid4()
     return uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{user_id}\x1f{idempotency_key}")
-
-
-def new_purchase_event(
-    *,
-    purchase_id: uuid.UUID,
-    user_id: str,
-    username: str | None,
-    product: Product,
-    quantity: int,
-) -> PurchaseEvent:
-    return PurchaseEvent(
-        schema=EVENT_SCHEMA,
-        purchase_id=purchase_id,
-        user_id=user_id,
-        username=username,
-        product_id=product.id,
-        product_name=product.name,
-        quantity=quantity,
-        unit_price_cents=product.price_cents,
-        total_cents=product.price_cents * quantity,
-        currency=product.currency,
-        created_at=utc_now(),
-    )

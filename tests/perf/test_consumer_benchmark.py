@@ -25,11 +25,12 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
+from shopsys.events import PurchasePlaced, decode_event, purchase_placed
 from shopsys.kafka.admin import ensure_topics
 from shopsys.local_system import RoleProcess, free_port, role_environment
-from shopsys.models import Product, PurchaseEvent, new_purchase_event
+from shopsys.models import Product
 from shopsys.settings import KafkaSettings
-from shopsys.store import PurchaseStore
+from shopsys.store import PurchaseStore, purchase_document
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +70,9 @@ def bench(kafka_bootstrap: str, mongodb_uri: str, tmp_path: Path) -> Iterator[Be
         mongo.close()
 
 
-def _fill_topic(kafka: KafkaSettings) -> list[PurchaseEvent]:
+def _fill_topic(kafka: KafkaSettings) -> list[PurchasePlaced]:
     events = [
-        new_purchase_event(
+        purchase_placed(
             purchase_id=uuid.uuid4(),
             user_id=f"user-{i % 1_000:04d}",
             username=f"User {i % 1_000}",
@@ -94,11 +95,11 @@ def _fill_topic(kafka: KafkaSettings) -> list[PurchaseEvent]:
     return events
 
 
-def _raw_insert_rate(bench: Bench, events: list[PurchaseEvent]) -> float:
+def _raw_insert_rate(bench: Bench, events: list[PurchasePlaced]) -> float:
     """The limit: the same documents, one unordered insert_many, same server and index."""
     database = bench.mongo[f"{bench.database}_raw"]
     PurchaseStore(database).ensure_indexes()
-    documents = [event.to_document() for event in events]
+    documents = [purchase_document(event) for event in events]
     started = time.perf_counter()
     database["purchases"].insert_many(documents, ordered=False)
     return len(documents) / (time.perf_counter() - started)
@@ -125,8 +126,8 @@ def _naive_rate(bench: Bench) -> float:
                 continue
             if not started:
                 started = time.perf_counter()
-            event = PurchaseEvent.from_json(message.value())
-            database["purchases"].insert_one(event.to_document())
+            event = decode_event(message.value())
+            database["purchases"].insert_one(purchase_document(event))
             stored += 1
         return stored / (time.perf_counter() - started)
     finally:

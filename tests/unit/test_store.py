@@ -10,14 +10,21 @@ import mongomock
 import pytest
 
 from shopsys.catalog import DEFAULT_PRODUCTS
-from shopsys.models import Product, PurchaseEvent
-from shopsys.store import CatalogStore, InvalidCursorError, PurchaseStore, decode_cursor
+from shopsys.events import PurchasePlaced
+from shopsys.models import Product
+from shopsys.store import (
+    CatalogStore,
+    InvalidCursorError,
+    PurchaseStore,
+    UserSummary,
+    decode_cursor,
+)
 
 MUG = Product(id="p-001", name="Mug", price_cents=1250)
 
 
-def _event(user_id: str, minutes: int) -> PurchaseEvent:
-    return PurchaseEvent(
+def _event(user_id: str, minutes: int) -> PurchasePlaced:
+    return PurchasePlaced(
         schema="shopsys.purchase.v1",
         purchase_id=uuid.uuid4(),
         user_id=user_id,
@@ -40,9 +47,9 @@ def database() -> Any:
 def test_redelivered_events_change_nothing(database: Any) -> None:
     store = PurchaseStore(database)
     events = [_event("u1", minute) for minute in range(3)]
-    first = store.upsert_purchases(events)
+    first = store.store_purchases(events)
     assert (first.inserted, first.duplicates) == (3, 0)
-    again = store.upsert_purchases(events[1:])
+    again = store.store_purchases(events[1:])
     assert (again.inserted, again.duplicates) == (0, 2)
     assert store.count() == 3
 
@@ -50,7 +57,7 @@ def test_redelivered_events_change_nothing(database: Any) -> None:
 def test_user_history_is_newest_first_and_paginates_without_gaps(database: Any) -> None:
     store = PurchaseStore(database)
     events = [_event("u1", minute) for minute in range(7)] + [_event("u2", 3)]
-    store.upsert_purchases(events)
+    store.store_purchases(events)
     seen: list[str] = []
     cursor = None
     while True:
@@ -64,9 +71,9 @@ def test_user_history_is_newest_first_and_paginates_without_gaps(database: Any) 
 
 def test_summary_counts_and_totals_one_user(database: Any) -> None:
     store = PurchaseStore(database)
-    store.upsert_purchases([_event("u1", 0), _event("u1", 1), _event("u2", 2)])
-    assert store.user_summary("u1") == (2, 2 * MUG.price_cents)
-    assert store.user_summary("nobody") == (0, 0)
+    store.store_purchases([_event("u1", 0), _event("u1", 1), _event("u2", 2)])
+    assert store.user_summary("u1") == UserSummary(2, 0, 2 * MUG.price_cents)
+    assert store.user_summary("nobody") == UserSummary(0, 0, 0)
 
 
 def test_forged_cursor_is_rejected() -> None:

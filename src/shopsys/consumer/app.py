@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 
 from shopsys.consumer.config import consumer_config
 from shopsys.consumer.dead_letters import KafkaDeadLetterSink
+from shopsys.consumer.handlers import EventApplier
 from shopsys.consumer.lag import KafkaOffsetSource, LagMonitor
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.management_routes import management_routes
@@ -109,7 +110,7 @@ def build_app(
     def make_loop(services: ConsumerServices) -> ConsumerLoop:
         loop = ConsumerLoop(
             Consumer(consumer_config(kafka)),
-            services.purchases,
+            EventApplier(services.purchases, services.metrics),
             KafkaDeadLetterSink(kafka),
             consumer,
             services.metrics,

@@ -7,28 +7,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message, TopicPartition
-from pydantic import ValidationError
 
 from shopsys.consumer.dead_letters import Poison
-from shopsys.models import PurchaseEvent
+from shopsys.events import Event, InvalidEvent, decode_event
 
 logger = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 
 
-def decode(message: Message) -> PurchaseEvent | Poison:
+def decode(message: Message) -> Event | Poison:
     """The event a message carries, or why it never can be stored."""
     value = message.value()
     if value is None:
         return Poison(message, "empty message value")
     try:
-        return PurchaseEvent.from_json(value)
-    except ValidationError as error:
-        first = error.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        return Poison(message, f"invalid event: {where}: {first['msg']}")
-    except ValueError as error:
+        return decode_event(value)
+    except InvalidEvent as error:
         return Poison(message, f"invalid event: {error}")
 
 
@@ -57,7 +52,7 @@ class Batch:
     """The messages of one poll, split into storable events and poison."""
 
     messages: list[Message] = field(default_factory=list)
-    events: list[PurchaseEvent] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
     revoked: set[Partition] = field(default_factory=set)  # never commit for these
 

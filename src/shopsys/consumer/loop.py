@@ -1,4 +1,4 @@
-"""The consumer loop: Kafka batch -> MongoDB bulk write (or the DLQ) -> commit the offsets.
+"""The consumer loop: Kafka batch -> MongoDB (or the DLQ) -> commit the offsets.
 
 The invariant: an offset is committed only when every event before it on its partition is
 in MongoDB or confirmed in the dead-letter topic. Everything else (redelivery after a crash
@@ -9,8 +9,7 @@ are committed in order, each once its write is confirmed. Rebalance callbacks ru
 ``consume()`` on the loop thread: a revoke waits for the write in flight and commits it
 while the partitions are still ours; anything unwritten is dropped for the revoked
 partitions (never committed for them) and redelivered to their new owner. A commit the
-broker refuses (say, mid-rebalance) is retried on later turns while the partitions stay
-ours: otherwise an idle partition would show its old lag to the autoscaler for good.
+broker refuses is retried (see ``offsets``).
 """
 
 from __future__ import annotations
@@ -25,23 +24,22 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pymongo.errors import PyMongoError
 
-from shopsys.consumer.batch import Batch, Partition, partition_of, to_topic_partitions
+from shopsys.consumer.batch import Batch, Partition, partition_of
 from shopsys.consumer.dead_letters import DeadLetterError, DeadLetterSink
 from shopsys.consumer.lag import LagMonitor
 from shopsys.consumer.metrics import ConsumerMetrics
-from shopsys.models import PurchaseEvent
+from shopsys.consumer.offsets import PendingOffsets
+from shopsys.events import Event
 from shopsys.settings import ConsumerSettings
-from shopsys.store import WriteSummary
 
 logger = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = 0.2
 WAIT_STEP = 0.1
-COMMIT_RETRY_SECONDS = 1.0
 
 
-class PurchaseWriter(Protocol):
-    def upsert_purchases(self, events: Sequence[PurchaseEvent]) -> WriteSummary: ...
+class EventWriter(Protocol):
+    def apply(self, events: Sequence[Event]) -> None: ...
 
 
 class ConsumerLoop:
@@ -50,7 +48,7 @@ class ConsumerLoop:
     def __init__(
         self,
         consumer: Consumer,
-        writer: PurchaseWriter,
+        writer: EventWriter,
         dead_letters: DeadLetterSink,
         settings: ConsumerSettings,
         metrics: ConsumerMetrics,
@@ -70,8 +68,7 @@ class ConsumerLoop:
         self._assigned: frozenset[Partition] = frozenset()  # replaced, never mutated
         self._carry: list[Message] = []
         self._uncommitted: list[Batch] = []  # consumed, not yet committed (at most two)
-        self._to_commit: dict[Partition, int] = {}  # written; the broker refused the commit
-        self._last_commit_attempt = 0.0
+        self._offsets = PendingOffsets(consumer, metrics)
         self._in_flight: tuple[Batch, Future[None]] | None = None
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consumer-write")
         self._paused = False
@@ -112,7 +109,7 @@ class ConsumerLoop:
                 batch = self._take(received)
                 if not self._complete_in_flight():
                     break  # asked to stop while writes fail: nothing more is committed
-                self._retry_refused_commit()
+                self._offsets.retry_when_due()
                 if batch is not None:
                     self._submit(batch)
             else:
@@ -162,8 +159,7 @@ class ConsumerLoop:
             else:
                 self._in_flight = None
                 self._commit(batch)
-        if self._to_commit:
-            self._commit_written()  # a refused commit, while these partitions are still ours
+        self._offsets.commit_pending()  # a refused commit, while these partitions are ours
         self._drop(partitions, "revoked")
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -172,7 +168,7 @@ class ConsumerLoop:
     def _drop(self, partitions: list[TopicPartition], how: str) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned = self._assigned - gone
-        self._to_commit = {p: o for p, o in self._to_commit.items() if p not in gone}
+        self._offsets.forget(gone)
         for batch in self._uncommitted:
             batch.revoked.update(gone)
         self._carry = [message for message in self._carry if partition_of(message) not in gone]
@@ -214,10 +210,8 @@ class ConsumerLoop:
         retry after a later failure does not repeat it."""
         if batch.events:
             started = time.perf_counter()
-            summary = self._writer.upsert_purchases(batch.events)
+            self._writer.apply(batch.events)
             self._metrics.write_latency.observe(time.perf_counter() - started)
-            self._metrics.written.inc(summary.inserted)
-            self._metrics.duplicates.inc(summary.duplicates)
             batch.events = []
         if batch.poison:
             self._dead_letters.send(batch.poison)
@@ -284,31 +278,10 @@ class ConsumerLoop:
 
     def _commit(self, batch: Batch) -> None:
         self._uncommitted = [other for other in self._uncommitted if other is not batch]
-        for partition, offset in batch.offsets().items():
-            if partition in self._assigned and partition not in batch.revoked:
-                self._to_commit[partition] = max(offset, self._to_commit.get(partition, 0))
-        self._commit_written()
-
-    def _retry_refused_commit(self) -> None:
-        waited = time.monotonic() - self._last_commit_attempt
-        if self._to_commit and waited >= COMMIT_RETRY_SECONDS:
-            self._commit_written()
-
-    def _commit_written(self) -> None:
-        """Commit every written offset not yet committed; what the broker refuses stays for
-        a later turn (or the revoke), dropped only with its partition."""
-        if not self._to_commit:
-            return
-        offsets = dict(self._to_commit)
-        self._last_commit_attempt = time.monotonic()
-        try:
-            self._consumer.commit(offsets=to_topic_partitions(offsets), asynchronous=False)
-        except KafkaException as error:
-            # Until it succeeds, a crash only means redelivery, which insert-if-absent
-            # makes harmless.
-            self._metrics.commit_failures.inc()
-            logger.warning("offset commit failed, retrying later: %s", error)
-            return
-        for partition, offset in offsets.items():
-            if self._to_commit.get(partition) == offset:
-                del self._to_commit[partition]
+        self._offsets.commit(
+            {
+                partition: offset
+                for partition, offset in batch.offsets().items()
+                if partition in self._assigned and partition not in batch.revoked
+            }
+        )

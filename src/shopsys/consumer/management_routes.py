@@ -52,8 +52,15 @@ async def user_purchases(request: Request) -> Response:
 
 async def user_summary(request: Request) -> Response:
     user_id = identifier_param(request, "user_id")
-    count, total = await run_in_threadpool(_services(request).purchases.user_summary, user_id)
-    return JSONResponse({"user_id": user_id, "purchases": count, "total_cents": total})
+    summary = await run_in_threadpool(_services(request).purchases.user_summary, user_id)
+    return JSONResponse(
+        {
+            "user_id": user_id,
+            "purchases": summary.purchases,
+            "cancelled": summary.cancelled,
+            "total_cents": summary.total_cents,
+        }
+    )
 
 
 async def get_purchase(request: Request) -> Response:

@@ -22,6 +22,18 @@ class ConsumerMetrics(HttpMetrics):
             "Redelivered purchases that were already stored.",
             registry=r,
         )
+        self.cancelled = Counter(
+            "shopsys_consumer_purchases_cancelled_total",
+            "Purchases marked cancelled in MongoDB.",
+            registry=r,
+        )
+        self.cancellations_ignored = Counter(
+            "shopsys_consumer_cancellations_ignored_total",
+            "Cancellations that changed nothing: already cancelled (a redelivery, a repeated"
+            " request), or unmatched (no such purchase, or another user's).",
+            ["reason"],
+            registry=r,
+        )
         self.dead_lettered = Counter(
             "shopsys_consumer_events_dead_lettered_total",
             "Messages sent to the dead-letter topic.",
@@ -40,7 +52,7 @@ class ConsumerMetrics(HttpMetrics):
         )
         self.write_latency = Histogram(
             "shopsys_consumer_write_duration_seconds",
-            "Duration of one bulk upsert.",
+            "Duration of applying one batch of events to MongoDB.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )

@@ -1,4 +1,4 @@
-"""The purchase publisher: an idempotent, acks=all producer whose sends can be awaited.
+"""The event publisher: an idempotent, acks=all producer whose sends can be awaited.
 
 A purchase is only acknowledged to the client after Kafka's delivery report said the event
 is on all in-sync replicas; until then it is in flight, and if that takes longer than the
@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from shopsys.models import PurchaseEvent
+from shopsys.events import Event
 from shopsys.settings import KafkaSettings
 
 Headers = Sequence[tuple[str, bytes]]
@@ -28,10 +28,10 @@ class PublishError(Exception):
     """Kafka did not acknowledge the event (broker down, queue full, or timeout)."""
 
 
-class PurchasePublisher:
+class EventPublisher:
     """The interface the web role depends on; tests substitute a subclass."""
 
-    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+    async def publish(self, event: Event, headers: Headers = ()) -> None:
         raise NotImplementedError
 
     async def is_ready(self) -> bool:
@@ -59,7 +59,7 @@ def producer_config(settings: KafkaSettings, publish_timeout: float) -> dict[str
     }
 
 
-class KafkaPurchasePublisher(PurchasePublisher):
+class KafkaEventPublisher(EventPublisher):
     """One per process, created in the app lifespan; a thread serves the delivery reports."""
 
     def __init__(self, settings: KafkaSettings, *, publish_timeout: float) -> None:
@@ -78,7 +78,7 @@ class KafkaPurchasePublisher(PurchasePublisher):
         while not self._stopping.is_set():
             self._producer.poll(0.1)
 
-    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+    async def publish(self, event: Event, headers: Headers = ()) -> None:
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future[None] = loop.create_future()
 
@@ -88,7 +88,7 @@ class KafkaPurchasePublisher(PurchasePublisher):
         try:
             self._producer.produce(
                 self._topic,
-                key=event.user_id.encode(),
+                key=event.key,
                 value=event.to_json(),
                 headers=list(headers),
                 on_delivery=on_delivery,

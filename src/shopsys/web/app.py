@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from shopsys.http_errors import EXCEPTION_HANDLERS
-from shopsys.kafka.producer import KafkaPurchasePublisher
+from shopsys.kafka.producer import KafkaEventPublisher
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
 from shopsys.web.management_client import HttpManagementReader
@@ -60,7 +60,7 @@ def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSett
 
     def make_services() -> WebServices:
         return WebServices(
-            publisher=KafkaPurchasePublisher(kafka, publish_timeout=web.publish_timeout_seconds),
+            publisher=KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds),
             reader=HttpManagementReader(
                 management.api_url,
                 timeout=management.request_timeout_seconds,

@@ -44,6 +44,11 @@ class PurchaseAccepted(BaseModel):
     currency: str
 
 
+class CancelAccepted(BaseModel):
+    purchase_id: str = Field(json_schema_extra={"format": "uuid"})
+    status: Literal["cancelling"]
+
+
 class BuyData(BaseModel):
     username: str
     userid: str
@@ -78,6 +83,7 @@ _RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorResponse,
     PurchaseAccepted,
     BuyAccepted,
+    CancelAccepted,
     Product,
     StoredPurchase,
     PurchasePage,
@@ -117,6 +123,40 @@ def _path_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key for the same user always yields the same purchase",
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+}
+_PURCHASE_ID = {"type": "string", "format": "uuid"}
+
+
+def _cancel() -> dict[str, Any]:
+    return {
+        "summary": "Cancel one of the user's purchases",
+        "description": (
+            "Answered once Kafka acknowledged the cancellation, which is ordered after the"
+            " purchase. Cancelling twice is harmless; a cancellation that matches no purchase"
+            " of this user changes nothing."
+        ),
+        "parameters": [
+            _path_parameter("user_id", _identifier_schema()),
+            _path_parameter("purchase_id", _PURCHASE_ID),
+            _IDEMPOTENCY_HEADER,
+        ],
+        "responses": {
+            "202": {
+                **_json(_ref(CancelAccepted), "Kafka acknowledged the cancellation"),
+                "headers": _LOCATION,
+            },
+            "422": _INVALID,
+            "503": _UNAVAILABLE,
+        },
+    }
+
+
 def _intake(request: type[BaseModel], accepted: type[BaseModel], summary: str) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "202": {**_json(_ref(accepted), "Kafka acknowledged the event"), "headers": _LOCATION},
@@ -128,15 +168,7 @@ def _intake(request: type[BaseModel], accepted: type[BaseModel], summary: str) -
         responses["404"] = _error("Unknown product (`unknown_product`)")
     return {
         "summary": summary,
-        "parameters": [
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": "The same key for the same user always yields the same purchase",
-                "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
-            },
-        ],
+        "parameters": [_IDEMPOTENCY_HEADER],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _ref(request)}},
@@ -180,9 +212,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/purchases/{purchase_id}": {
             "get": {
                 "summary": "A stored purchase",
-                "parameters": [
-                    _path_parameter("purchase_id", {"type": "string", "format": "uuid"})
-                ],
+                "parameters": [_path_parameter("purchase_id", _PURCHASE_ID)],
                 "responses": {
                     "200": _json(_ref(StoredPurchase), "The stored purchase"),
                     "404": _error("Not (yet) stored"),
@@ -217,6 +247,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel": {"post": _cancel()},
         "/api/v1/getAllUserBuys/{userid}": {
             "get": {
                 "summary": "Compatibility: all of a user's purchases, newest first",

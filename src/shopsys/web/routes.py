@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from typing import Any
@@ -11,26 +10,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from shopsys.events import Event
 from shopsys.http_errors import ApiError, invalid
 from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
-from shopsys.kafka.producer import PublishError
-from shopsys.models import (
-    ADHOC_PRODUCT_ID,
-    BuyRequest,
-    Product,
-    PurchaseEvent,
-    PurchaseRequest,
-    new_purchase_event,
-    purchase_id_for,
-)
+from shopsys.kafka.producer import Headers
+from shopsys.models import BuyRequest, PurchaseRequest
 from shopsys.observability import metrics_response
+from shopsys.web import use_cases
 from shopsys.web.services import WebServices
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 COMPAT_HISTORY_LIMIT = 1_000
 BASELINE_PATH = "/api/v1/benchmark/baseline-purchases"
-logger = logging.getLogger(__name__)
 
 
 def _services(request: Request) -> WebServices:
@@ -47,24 +39,30 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-async def _publish(request: Request, event: PurchaseEvent) -> None:
-    services = _services(request)
-    headers = []
+def _headers(request: Request) -> Headers:
     traceparent = request.headers.get("traceparent")
     if traceparent is not None and _TRACEPARENT.fullmatch(traceparent):
-        headers.append(("traceparent", traceparent.encode()))
+        return [("traceparent", traceparent.encode())]
+    return []
+
+
+async def _publish(request: Request, event: Event) -> None:
+    services = _services(request)
     try:
-        await services.publisher.publish(event, headers)
-    except PublishError as error:
-        services.metrics.events_failed.inc()
-        logger.warning("purchase %s not accepted: %s", event.purchase_id, error)
+        await use_cases.publish(services, event, _headers(request))
+    except use_cases.NotAccepted as error:
         raise ApiError(
             503,
-            f"the purchase was not accepted, please retry: {error}",
+            f"the request was not accepted, please retry: {error}",
             code="kafka_unavailable",
             headers={"Retry-After": str(services.settings.retry_after_seconds)},
         ) from error
-    services.metrics.events_produced.inc()
+
+
+def _accepted(purchase_id: uuid.UUID, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=202, headers={"Location": f"/api/v1/purchases/{purchase_id}"}
+    )
 
 
 async def create_purchase(request: Request) -> Response:
@@ -82,53 +80,31 @@ async def _accept_purchase(request: Request, *, publish: bool) -> Response:
         request, PurchaseRequest, max_bytes=services.settings.max_body_bytes
     )
     key = _idempotency_key(request)
-    product = await _find_product(services, body.product_id)
-    event = new_purchase_event(
-        purchase_id=purchase_id_for(body.user_id, key),
-        user_id=body.user_id,
-        username=body.username,
-        product=product,
-        quantity=body.quantity,
-    )
+    try:
+        event = await use_cases.place_purchase(services, body, key)
+    except use_cases.UnknownProduct as error:
+        raise ApiError(404, str(error), code="unknown_product") from None
     if publish:
         await _publish(request, event)
     else:
         event.to_json()  # the serialisation cost stays in the baseline
-    purchase_id = str(event.purchase_id)
-    return JSONResponse(
+    return _accepted(
+        event.purchase_id,
         {
-            "purchase_id": purchase_id,
+            "purchase_id": str(event.purchase_id),
             "status": "accepted",
             "total_cents": event.total_cents,
             "currency": event.currency,
         },
-        status_code=202,
-        headers={"Location": f"/api/v1/purchases/{purchase_id}"},
     )
-
-
-async def _find_product(services: WebServices, product_id: str) -> Product:
-    for product in await services.reader.list_products():
-        if product.id == product_id:
-            return product
-    raise ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
 
 
 async def buy(request: Request) -> Response:
     """Compatibility with the original service: a client-priced ad-hoc item."""
     services = _services(request)
     body = await read_json_model(request, BuyRequest, max_bytes=services.settings.max_body_bytes)
-    key = _idempotency_key(request)
-    item = Product(id=ADHOC_PRODUCT_ID, name="Ad-hoc item", price_cents=body.price_cents)
-    event = new_purchase_event(
-        purchase_id=purchase_id_for(body.userid, key),
-        user_id=body.userid,
-        username=body.username,
-        product=item,
-        quantity=1,
-    )
+    event = use_cases.buy_adhoc_item(body, _idempotency_key(request))
     await _publish(request, event)
-    purchase_id = str(event.purchase_id)
     data = {
         "username": body.username,
         "userid": body.userid,
@@ -137,11 +113,26 @@ async def buy(request: Request) -> Response:
         "currency": event.currency,
         "created_at": event.model_dump(mode="json")["created_at"],
     }
-    return JSONResponse(
-        {"status": "success", "purchase_id": purchase_id, "data": data},
-        status_code=202,
-        headers={"Location": f"/api/v1/purchases/{purchase_id}"},
+    return _accepted(
+        event.purchase_id,
+        {"status": "success", "purchase_id": str(event.purchase_id), "data": data},
     )
+
+
+async def cancel_purchase(request: Request) -> Response:
+    user_id = identifier_param(request, "user_id")
+    purchase_id = _purchase_id_param(request)
+    _idempotency_key(request)  # validated like everywhere; a cancellation is idempotent anyway
+    event = use_cases.cancel_purchase(user_id, purchase_id)
+    await _publish(request, event)
+    return _accepted(purchase_id, {"purchase_id": str(purchase_id), "status": "cancelling"})
+
+
+def _purchase_id_param(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(request.path_params["purchase_id"]))
+    except ValueError:
+        raise invalid("purchase_id", "must be a UUID") from None
 
 
 async def list_products(request: Request) -> Response:
@@ -171,11 +162,7 @@ async def get_all_user_buys(request: Request) -> Response:
 
 
 async def get_purchase(request: Request) -> Response:
-    raw = str(request.path_params["purchase_id"])
-    try:
-        purchase_id = str(uuid.UUID(raw))
-    except ValueError:
-        raise invalid("purchase_id", "must be a UUID") from None
+    purchase_id = str(_purchase_id_param(request))
     purchase = await _services(request).reader.get_purchase(purchase_id)
     if purchase is None:
         raise ApiError(404, "purchase not found (it may not be stored yet)")
@@ -210,6 +197,11 @@ def api_routes(*, benchmark_baseline: bool = False) -> list[BaseRoute]:
         Route("/api/v1/buy", buy, methods=["POST"]),
         Route("/api/v1/products", list_products, methods=["GET"]),
         Route("/api/v1/users/{user_id}/purchases", user_purchases, methods=["GET"]),
+        Route(
+            "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel",
+            cancel_purchase,
+            methods=["POST"],
+        ),
         Route("/api/v1/getAllUserBuys/{userid}", get_all_user_buys, methods=["GET"]),
         Route("/api/v1/purchases/{purchase_id}", get_purchase, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shopsys.kafka.producer import PurchasePublisher
+from shopsys.kafka.producer import EventPublisher
 from shopsys.observability import HttpMetrics
 from shopsys.web.management_client import ManagementReader
 
@@ -45,7 +45,7 @@ class WebBehaviour:
 
 @dataclass
 class WebServices:
-    publisher: PurchasePublisher
+    publisher: EventPublisher
     reader: ManagementReader
     settings: WebBehaviour = field(default_factory=WebBehaviour)
     metrics: WebMetrics = field(default_factory=WebMetrics)

@@ -14,7 +14,7 @@ from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.consumer.app import _ping, create_app
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.services import ConsumerServices
-from shopsys.models import PurchaseEvent
+from shopsys.events import PurchasePlaced
 from shopsys.settings import MongoSettings
 from shopsys.store import CatalogStore, PurchaseStore, connect
 from tests.unit.consumer.fakes import event
@@ -26,26 +26,26 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def _at(user_id: str, seconds: int, quantity: int = 1) -> PurchaseEvent:
+def _at(user_id: str, seconds: int, quantity: int = 1) -> PurchasePlaced:
     made = event(user_id, quantity)
     return made.model_copy(update={"created_at": START + timedelta(seconds=seconds)})
 
 
 @pytest.fixture
-def history() -> list[PurchaseEvent]:
+def history() -> list[PurchasePlaced]:
     # Two purchases share a timestamp: the cursor must still neither skip nor repeat one.
     return [_at("ann", s, quantity=1 + s % 3) for s in (0, 1, 2, 2, 3, 4, 5)] + [_at("bob", 1)]
 
 
 @pytest.fixture
 def client(
-    mongo_settings: MongoSettings, mongo_database: Any, history: list[PurchaseEvent]
+    mongo_settings: MongoSettings, mongo_database: Any, history: list[PurchasePlaced]
 ) -> Iterator[TestClient]:
     mongo = connect(mongo_settings)
     database = mongo[mongo_settings.database]
     PurchaseStore(database).ensure_indexes()
     CatalogStore(database).seed_if_empty(DEFAULT_PRODUCTS)
-    PurchaseStore(database).upsert_purchases(history)
+    PurchaseStore(database).store_purchases(history)
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         return ConsumerServices(
@@ -64,7 +64,7 @@ def client(
 
 
 def test_user_purchases_are_newest_first_with_cursor_pages(
-    client: TestClient, history: list[PurchaseEvent]
+    client: TestClient, history: list[PurchasePlaced]
 ) -> None:
     ann = [item for item in history if item.user_id == "ann"]
     expected = [
@@ -93,12 +93,13 @@ def test_user_purchases_are_newest_first_with_cursor_pages(
     assert forged.json()["error"]["details"][0]["field"] == "cursor"
 
 
-def test_summary_and_single_purchase(client: TestClient, history: list[PurchaseEvent]) -> None:
+def test_summary_and_single_purchase(client: TestClient, history: list[PurchasePlaced]) -> None:
     ann = [item for item in history if item.user_id == "ann"]
     summary = client.get("/api/v1/users/ann/summary").json()
     assert summary == {
         "user_id": "ann",
         "purchases": len(ann),
+        "cancelled": 0,
         "total_cents": sum(item.total_cents for item in ann),
     }
     assert client.get("/api/v1/users/nobody/summary").json()["purchases"] == 0

@@ -18,7 +18,8 @@ from confluent_kafka import (
 )
 from pymongo.database import Database
 
-from shopsys.models import Product, new_purchase_event
+from shopsys.events import purchase_placed
+from shopsys.models import Product
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     assert_exactly_once,
@@ -37,7 +38,7 @@ LAMP = Product(id="p-001", name="Lamp", price_cents=100)
 
 def _poison_value(index: int) -> tuple[bytes, str | None, str]:
     """(value, purchase_id it pretends to carry, what the DLQ error must mention)."""
-    event = new_purchase_event(
+    event = purchase_placed(
         purchase_id=uuid.uuid4(),
         user_id=f"user-{index:03d}",
         username=None,

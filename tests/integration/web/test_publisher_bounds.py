@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from shopsys.catalog import DEFAULT_PRODUCTS
-from shopsys.kafka.producer import KafkaPurchasePublisher, PublishError
+from shopsys.events import PurchasePlaced, purchase_placed
+from shopsys.kafka.producer import KafkaEventPublisher, PublishError
 from shopsys.local_system import free_port
-from shopsys.models import PurchaseEvent, new_purchase_event
 from shopsys.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 PUBLISH_TIMEOUT = 1.0
 
 
-def _event() -> PurchaseEvent:
-    return new_purchase_event(
+def _event() -> PurchasePlaced:
+    return purchase_placed(
         purchase_id=uuid.uuid4(),
         user_id="bound-user",
         username=None,
@@ -29,9 +29,9 @@ def _event() -> PurchaseEvent:
     )
 
 
-def _unreachable_publisher() -> KafkaPurchasePublisher:
+def _unreachable_publisher() -> KafkaEventPublisher:
     settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic="nowhere")
-    return KafkaPurchasePublisher(settings, publish_timeout=PUBLISH_TIMEOUT)
+    return KafkaEventPublisher(settings, publish_timeout=PUBLISH_TIMEOUT)
 
 
 def test_unreachable_broker_fails_within_the_publish_timeout() -> None:

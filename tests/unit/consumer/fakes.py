@@ -12,20 +12,21 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pymongo.errors import AutoReconnect
 
 from shopsys.consumer.dead_letters import DeadLetterError, DeadLetterSink, Poison
-from shopsys.models import Product, PurchaseEvent, new_purchase_event
+from shopsys.events import PurchasePlaced, purchase_placed
+from shopsys.models import Product
 from shopsys.store import PurchaseStore, WriteSummary
 
 TOPIC = "purchases"
 MUG = Product(id="p-001", name="Mug", price_cents=1250)
 
 
-def event(user_id: str = "u1", quantity: int = 1) -> PurchaseEvent:
-    return new_purchase_event(
+def event(user_id: str = "u1", quantity: int = 1) -> PurchasePlaced:
+    return purchase_placed(
         purchase_id=uuid.uuid4(), user_id=user_id, username=None, product=MUG, quantity=quantity
     )
 
 
-def fixed_event(minutes: int, user_id: str = "u1") -> PurchaseEvent:
+def fixed_event(minutes: int, user_id: str = "u1") -> PurchasePlaced:
     made = event(user_id)
     return made.model_copy(update={"created_at": datetime(2026, 1, 1, 0, minutes, tzinfo=UTC)})
 
@@ -67,7 +68,7 @@ class FakeConsumer(Consumer):  # type: ignore[misc]
         self.logs[partition].append(message)
         return message
 
-    def append_event(self, purchase: PurchaseEvent, partition: int | None = None) -> Message:
+    def append_event(self, purchase: PurchasePlaced, partition: int | None = None) -> Message:
         chosen = (
             sum(purchase.user_id.encode()) % self.partitions if partition is None else partition
         )
@@ -189,11 +190,11 @@ class FlakyStore(PurchaseStore):
         self.attempts = 0
         self.before_write: Callable[[], None] | None = None
 
-    def upsert_purchases(self, events: Sequence[PurchaseEvent]) -> WriteSummary:
+    def store_purchases(self, events: Sequence[PurchasePlaced]) -> WriteSummary:
         self.attempts += 1
         if self.before_write is not None:
             self.before_write()
         if self.failures:
             self.failures -= 1
             raise AutoReconnect("connection refused")
-        return super().upsert_purchases(events)
+        return super().store_purchases(events)

@@ -8,8 +8,9 @@ from typing import Any
 import mongomock
 import pytest
 
-from shopsys.consumer import loop as loop_module
+from shopsys.consumer import offsets
 from shopsys.consumer.app import _loop_problems
+from shopsys.consumer.handlers import EventApplier
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.settings import ConsumerSettings
@@ -39,7 +40,7 @@ class Harness:
         self.metrics = ConsumerMetrics()
         self.loop = ConsumerLoop(
             self.consumer,
-            self.store,
+            EventApplier(self.store, self.metrics),
             self.dead_letters,
             ConsumerSettings(batch_size=4, batch_wait_ms=1, retry_backoff_max_seconds=0.01),
             self.metrics,
@@ -257,7 +258,7 @@ def test_a_failed_commit_is_counted_and_the_next_batch_covers_it() -> None:
 def test_a_refused_commit_is_retried_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mid-rebalance the broker refuses a commit; with nothing more to consume, the loop
     must still commit, or the partition shows its old lag to the autoscaler for good."""
-    monkeypatch.setattr(loop_module, "COMMIT_RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(offsets, "RETRY_SECONDS", 0.01)
     harness = Harness(partitions=1)
     harness.consumer.fail_commits = 1
     for _ in range(3):  # one batch

@@ -40,7 +40,7 @@ def health() -> _Health:
 @pytest.fixture
 def client(health: _Health) -> Iterator[TestClient]:
     database: Any = mongomock.MongoClient()["shopping"]
-    PurchaseStore(database).upsert_purchases([event("ann"), event("ann", 2), event("bob")])
+    PurchaseStore(database).store_purchases([event("ann"), event("ann", 2), event("bob")])
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         return ConsumerServices(
@@ -73,7 +73,7 @@ def test_product_writes_need_the_bearer_token(client: TestClient) -> None:
 
 def test_summary_and_errors_use_the_json_format(client: TestClient) -> None:
     summary = client.get("/api/v1/users/ann/summary").json()
-    assert summary == {"user_id": "ann", "purchases": 2, "total_cents": 1250 * 3}
+    assert summary == {"user_id": "ann", "purchases": 2, "cancelled": 0, "total_cents": 1250 * 3}
     missing = client.get("/api/v1/purchases/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"

@@ -9,26 +9,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import mongomock
 import pytest
 
 from shopsys.catalog import DEFAULT_PRODUCTS
+from shopsys.consumer.handlers import EventApplier
+from shopsys.consumer.metrics import ConsumerMetrics
+from shopsys.events import Event
 from shopsys.http_errors import invalid
-from shopsys.kafka.producer import Headers, PublishError, PurchasePublisher
-from shopsys.models import Product, PurchaseEvent, StoredPurchase
+from shopsys.kafka.producer import EventPublisher, Headers, PublishError
+from shopsys.models import Product
+from shopsys.store import InvalidCursorError, PurchaseStore
 from shopsys.web.app import create_app
 from shopsys.web.management_client import ManagementReader, ManagementUnavailableError
 from shopsys.web.services import WebBehaviour, WebServices
 
 
-class FakePublisher(PurchasePublisher):
+class FakePublisher(EventPublisher):
     def __init__(self) -> None:
-        self.published: list[tuple[PurchaseEvent, list[tuple[str, bytes]]]] = []
+        self.published: list[tuple[Event, list[tuple[str, bytes]]]] = []
         self.failure: str | None = None
         self.delay = 0.0
         self.ready = True
         self.closed = False
 
-    async def publish(self, event: PurchaseEvent, headers: Headers = ()) -> None:
+    async def publish(self, event: Event, headers: Headers = ()) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.failure is not None:
@@ -58,10 +63,13 @@ class FakeReader(ManagementReader):
         if self.down:
             raise ManagementUnavailableError("ConnectError")
 
-    def _stored(self) -> list[dict[str, Any]]:
-        documents = [event.to_document() for event, _ in self.publisher.published]
-        documents.sort(key=lambda doc: doc["created_at"], reverse=True)
-        return [StoredPurchase.from_document(doc).model_dump() for doc in documents]
+    def _store(self) -> PurchaseStore:
+        """What the consumer would have stored: every published event applied, in order, by
+        the consumer's own handlers (to mongomock)."""
+        store = PurchaseStore(mongomock.MongoClient()["shopping"])
+        events = [event for event, _ in self.publisher.published]
+        EventApplier(store, ConsumerMetrics()).apply(events)
+        return store
 
     async def list_products(self) -> list[Product]:
         self._check()
@@ -72,21 +80,17 @@ class FakeReader(ManagementReader):
     ) -> dict[str, Any]:
         self._check()
         self.calls.append((user_id, limit, cursor))
-        items = [item for item in self._stored() if item["user_id"] == user_id]
-        if cursor is not None and not cursor.isdigit():
-            raise invalid("cursor", "is not a cursor this API issued")
-        start = int(cursor) if cursor else 0
-        page = items[start : start + limit]
-        more = start + limit < len(items)
-        return {"items": page, "next_cursor": str(start + limit) if more else None}
+        try:
+            page = self._store().list_user_purchases(user_id, limit=limit, cursor=cursor)
+        except InvalidCursorError:
+            raise invalid("cursor", "is not a cursor this API issued") from None
+        items = [item.model_dump() for item in page.items]
+        return {"items": items, "next_cursor": page.next_cursor}
 
     async def get_purchase(self, purchase_id: str) -> dict[str, Any] | None:
         self._check()
-        uuid.UUID(purchase_id)
-        for item in self._stored():
-            if item["purchase_id"] == purchase_id:
-                return item
-        return None
+        purchase = self._store().get_purchase(str(uuid.UUID(purchase_id)))
+        return None if purchase is None else purchase.model_dump()
 
 
 @dataclass

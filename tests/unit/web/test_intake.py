@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from shopsys.models import PurchaseEvent
+from shopsys.events import decode_event
 from shopsys.web.routes import BASELINE_PATH
 from tests.unit.web.conftest import WebUnderTest
 
@@ -33,7 +33,7 @@ async def test_purchase_is_priced_from_the_catalog_and_published(web: WebUnderTe
     assert event.product_name == "Kafka in Action (book)"
     assert (event.unit_price_cents, event.quantity, event.total_cents) == (4499, 3, 13497)
     assert headers == [("traceparent", TRACEPARENT.encode())]
-    assert PurchaseEvent.from_json(event.to_json()) == event
+    assert decode_event(event.to_json()) == event
 
 
 async def test_quantity_defaults_to_one_and_a_malformed_traceparent_is_dropped(
