@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from shopsys.models import purchase_id_for
 
 
 @dataclass(frozen=True)
@@ -14,14 +18,17 @@ class RequestSpec:
     path: str
     json: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    on_accepted: Callable[[], None] | None = None  # called on a 202
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the builders draw from: the simulated users and the catalog's product ids."""
+    """What the builders draw from: the simulated users, the catalog's product ids and the
+    purchases of this run answered 202 (user id, purchase id), which cancels take."""
 
     users: Sequence[str]
     product_ids: Sequence[str]
+    bought: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 Builder = Callable[[random.Random, Context], RequestSpec]
@@ -42,7 +49,25 @@ def _purchase(rng: random.Random, context: Context) -> RequestSpec:
         "product_id": rng.choice(context.product_ids),
         "quantity": rng.randint(1, 3),
     }
-    return RequestSpec("POST", "/api/v1/purchases", json=body)
+    key = f"load-{rng.getrandbits(64):016x}"  # makes the purchase id known before the answer
+    purchase_id = str(purchase_id_for(user, key))
+    return RequestSpec(
+        "POST",
+        "/api/v1/purchases",
+        json=body,
+        headers={"Idempotency-Key": key},
+        on_accepted=lambda: context.bought.append((user, purchase_id)),
+    )
+
+
+def _cancel(rng: random.Random, context: Context) -> RequestSpec:
+    """Cancels the oldest purchase of this run not cancelled yet; before there is one, a
+    purchase that does not exist (the consumer counts it as unmatched)."""
+    if context.bought:
+        user, purchase_id = context.bought.popleft()
+    else:
+        user, purchase_id = rng.choice(context.users), str(uuid.UUID(int=rng.getrandbits(128)))
+    return RequestSpec("POST", f"/api/v1/users/{user}/purchases/{purchase_id}/cancel")
 
 
 def _buy(rng: random.Random, context: Context) -> RequestSpec:
@@ -68,6 +93,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     for endpoint in (
         Endpoint("purchase", _purchase, True, "POST /api/v1/purchases (a catalog product)"),
         Endpoint("buy", _buy, False, "POST /api/v1/buy (compatibility, client-priced)"),
+        Endpoint("cancel", _cancel, False, "POST .../purchases/{id}/cancel (this run's)"),
         Endpoint("products", _products, False, "GET /api/v1/products"),
         Endpoint("history", _history, False, "GET /api/v1/users/{id}/purchases"),
         Endpoint("compat-history", _compat_history, False, "GET /api/v1/getAllUserBuys/{id}"),

@@ -103,9 +103,13 @@ class _Run:
             body = json.dumps(spec.json).encode()
             headers.append(("Content-Type", "application/json"))
         try:
-            outcome = (await connection.request(spec.method, spec.path, body, headers)).outcome
+            answer = await connection.request(spec.method, spec.path, body, headers)
         except HttpFailure as failure:
             outcome = failure.kind
+        else:
+            outcome = answer.outcome
+            if answer.status == 202 and spec.on_accepted is not None:
+                spec.on_accepted()
         self.recorder.record(endpoint.name, outcome, time.perf_counter() - started)
 
     async def closed_loop(self, deadline: float) -> None:

@@ -1,4 +1,4 @@
-"""The storefront page in a real headless Chromium: load it, buy, see the purchase appear."""
+"""The storefront page in a real headless Chromium: buy, see the purchase appear, cancel it."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
-def test_buy_from_the_storefront_and_see_it_in_my_purchases(
+def test_buy_from_the_storefront_see_it_in_my_purchases_and_cancel_it(
     page: Page, shared_system: RunningSystem, unique_user: str, tmp_path: Path
 ) -> None:
     page.goto(shared_system.web_url + "/")
@@ -76,6 +76,13 @@ def test_buy_from_the_storefront_and_see_it_in_my_purchases(
     page.locator('#products li[data-product-id="p-005"] button.buy').click()
     expect(stored).to_have_count(2, timeout=20_000)
     expect(stored.first).to_contain_text("Sticker pack \u00d7 1")  # newest first
+
+    tote = stored.filter(has_text="Canvas tote bag")
+    tote.locator("button.cancel").click()
+    expect(page.locator("#status")).to_contain_text("Cancellation accepted", timeout=15_000)
+    expect(tote.locator(".badge")).to_have_text("cancelled", timeout=20_000)
+    expect(tote.locator("button.cancel")).to_have_count(0)
+    expect(stored.first.locator("button.cancel")).to_have_count(1)  # the stickers stay
     page.screenshot(path=str(tmp_path / "storefront.png"), full_page=True)
 
     # a reload remembers the user and shows the history again

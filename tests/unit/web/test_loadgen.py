@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from shopsys.cli import app as cli
+from shopsys.events import PurchaseCancelled, PurchasePlaced
 from shopsys.loadgen.endpoints import MixError, parse_mix
 from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
 from shopsys.loadgen.http import Answer
@@ -121,6 +123,35 @@ def test_closed_loop_against_the_app(served: Served) -> None:
     assert {event.user_id for event, _ in served.publisher.published} <= {
         f"load-user-{i:05d}" for i in range(5)
     }
+
+
+def test_cancels_take_purchases_this_run_bought(served: Served) -> None:
+    plan = LoadPlan(
+        base_url=served.url,
+        mix=parse_mix("purchase=2,cancel=1"),
+        duration=1.0,
+        concurrency=1,  # one client: each cancel follows the 202 of what it cancels
+        users=3,
+        seed=2,
+    )
+    summary = asyncio.run(run_load(plan))
+    assert summary.failures == 0
+    assert summary.endpoints["cancel"] > 5
+    waiting: list[tuple[str, uuid.UUID]] = []  # bought, not cancelled yet, oldest first
+    bought, cancels = set(), 0
+    for event, _ in served.publisher.published:  # one client: in the order sent
+        key = (event.user_id, event.purchase_id)
+        if isinstance(event, PurchasePlaced):
+            waiting.append(key)
+            bought.add(key)
+        else:
+            assert isinstance(event, PurchaseCancelled)
+            cancels += 1
+            if waiting:
+                assert key == waiting.pop(0), "the oldest purchase not cancelled yet"
+            else:
+                assert key not in bought, "with nothing to cancel, one that does not exist"
+    assert cancels == summary.endpoints["cancel"]
 
 
 def test_open_loop_keeps_the_rate_and_survives_idle_connections(served: Served) -> None:

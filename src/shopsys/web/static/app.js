@@ -8,7 +8,8 @@
   const POLL_LIMIT_MS = 60000;
 
   const el = (id) => document.getElementById(id);
-  const state = { userId: "", cursor: null, pending: new Map(), polling: null };
+  // pending: accepted purchases not stored yet; cancelling: purchase id -> when asked.
+  const state = { userId: "", cursor: null, pending: new Map(), cancelling: new Map(), polling: null };
 
   function money(cents, currency) {
     try {
@@ -126,10 +127,27 @@
     }
   }
 
+  async function cancel(purchase, button) {
+    button.disabled = true;
+    say("Cancelling " + purchase.product_name + "…");
+    try {
+      const path = "/api/v1/users/" + encodeURIComponent(state.userId) + "/purchases/" +
+        encodeURIComponent(purchase.purchase_id) + "/cancel";
+      await api(path, { method: "POST", headers: { "Idempotency-Key": newKey() } });
+      state.cancelling.set(purchase.purchase_id, Date.now());
+      say("Cancellation accepted: " + purchase.product_name + " × " + purchase.quantity + ".", "ok");
+      await refreshPurchases(false);
+    } catch (error) {
+      say("Not cancelled: " + error.message, "error");
+      button.disabled = false;
+    }
+  }
+
   function selectUser(userId, announce) {
     if (userId === state.userId) return;
     state.userId = userId;
     state.pending.clear();
+    state.cancelling.clear();
     try {
       localStorage.setItem("shopsys.user_id", userId);
       localStorage.setItem("shopsys.username", el("username").value.trim());
@@ -147,6 +165,18 @@
       right.append(" ", node("span", "badge", "pending"));
     } else {
       right.append(" · " + new Date(purchase.created_at).toLocaleString());
+      if (purchase.status === "cancelled") {
+        row.classList.add("cancelled");
+        right.append(" ", node("span", "badge", "cancelled"));
+      } else if (state.cancelling.has(purchase.purchase_id)) {
+        right.append(" ", node("span", "badge", "cancelling"));
+      } else {
+        const button = node("button", "cancel", "Cancel");
+        button.type = "button";
+        button.setAttribute("aria-label", "Cancel " + purchase.product_name);
+        button.addEventListener("click", () => cancel(purchase, button));
+        right.append(" ", button);
+      }
     }
     row.append(what, right);
     return row;
@@ -164,9 +194,13 @@
       say("Could not load your purchases: " + error.message, "error");
       return;
     }
-    for (const item of page.items) state.pending.delete(item.purchase_id);
+    for (const item of page.items) {
+      state.pending.delete(item.purchase_id);
+      if (item.status === "cancelled") state.cancelling.delete(item.purchase_id);
+    }
     const now = Date.now();
     for (const [id, item] of state.pending) if (now - item.since > POLL_LIMIT_MS) state.pending.delete(id);
+    for (const [id, since] of state.cancelling) if (now - since > POLL_LIMIT_MS) state.cancelling.delete(id);
     if (!append) {
       list.replaceChildren();
       const pending = Array.from(state.pending.values()).reverse();
@@ -181,7 +215,8 @@
 
   function schedulePoll() {
     clearTimeout(state.polling);
-    if (state.pending.size > 0) state.polling = setTimeout(() => refreshPurchases(false), POLL_MS);
+    const waiting = state.pending.size + state.cancelling.size;
+    if (waiting > 0) state.polling = setTimeout(() => refreshPurchases(false), POLL_MS);
   }
 
   function start() {
