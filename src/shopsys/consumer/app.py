@@ -60,6 +60,7 @@ def create_app(
                 await asyncio.to_thread(thread.join, shutdown_timeout)
                 if thread.is_alive():
                     logger.error("consumer loop did not stop within %.0fs", shutdown_timeout)
+            services.close()
 
     return Starlette(
         routes=management_routes(),
@@ -105,6 +106,7 @@ def build_app(
             ping_database=lambda: _ping(client),
             admin_token=token,
             metrics=metrics,
+            close=client.close,
         )
 
     def make_loop(services: ConsumerServices) -> ConsumerLoop:

@@ -18,6 +18,7 @@ class ConsumerServices:
     consumer_alive: Callable[[], bool] = lambda: True
     admin_token: str | None = None
     metrics: ConsumerMetrics = field(default_factory=ConsumerMetrics)
+    close: Callable[[], None] = lambda: None  # what was opened for them (the MongoDB client)
 
     def readiness_problems(self) -> list[str]:
         problems = list(self.consumer_problems())

@@ -108,3 +108,22 @@ def test_metrics_expose_the_consumer_series(client: TestClient) -> None:
         "shopsys_consumer_lag_messages",
     ):
         assert name in text
+
+
+def test_what_the_services_opened_is_closed_at_shutdown() -> None:
+    database: Any = mongomock.MongoClient()["shopping"]
+    closed: list[bool] = []
+
+    def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
+        return ConsumerServices(
+            purchases=PurchaseStore(database),
+            catalog=CatalogStore(database),
+            ping_database=lambda: None,
+            metrics=metrics,
+            close=lambda: closed.append(True),
+        )
+
+    with TestClient(create_app(make_services)) as test_client:
+        assert test_client.get("/readyz").status_code == 200
+        assert closed == []
+    assert closed == [True]
