@@ -53,7 +53,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class RoleProcess:
-    """One ``shopsys`` role as a subprocess, with its log in a file."""
+    """One ``shopsys`` role (or another server) as a subprocess, with its log in a file."""
 
     def __init__(
         self,
@@ -62,8 +62,10 @@ class RoleProcess:
         env: Mapping[str, str],
         log_path: Path,
         ready_url: str,
+        command: Sequence[str] | None = None,  # default: the shopsys console script
     ) -> None:
         self.name = name
+        self.command = list(command) if command is not None else shopsys_command()
         self.args = list(args)
         self.env = dict(env)
         self.log_path = log_path
@@ -75,7 +77,7 @@ class RoleProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [*shopsys_command(), *self.args],
+            [*self.command, *self.args],
             env={**os.environ, **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
 
+from shopsys.kafka.producer import EventPublisher
 from shopsys.observability import configure_logging
 from shopsys.settings import (
     ConsumerSettings,
@@ -37,13 +39,18 @@ def _serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> 
 
 
 def run_web(
-    kafka: KafkaSettings, web: WebSettings, management: ManagementSettings, log: LogSettings
+    kafka: KafkaSettings,
+    web: WebSettings,
+    management: ManagementSettings,
+    log: LogSettings,
+    *,
+    publisher: Callable[[], EventPublisher] | None = None,
 ) -> None:
     from shopsys.web.app import build_app
 
     configure_logging(log)
     _serve(
-        build_app(kafka, web, management),
+        build_app(kafka, web, management, publisher=publisher),
         web.host,
         web.port,
         graceful_seconds=web.shutdown_grace_seconds + web.publish_timeout_seconds,

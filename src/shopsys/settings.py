@@ -80,7 +80,6 @@ class WebSettings(BaseSettings):
     max_body_bytes: int = Field(16_384, ge=256)
     catalog_cache_seconds: float = Field(10.0, ge=0)
     shutdown_grace_seconds: float = Field(3.0, ge=0, le=60)
-    benchmark_baseline: bool = False
 
 
 class ManagementSettings(BaseSettings):

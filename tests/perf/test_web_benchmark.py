@@ -1,8 +1,8 @@
 """Benchmark (figures, not a pass/fail threshold): POST /api/v1/purchases on one uvicorn worker.
 
 Measured in one run against the real broker: the purchase route (202 only after Kafka's ack)
-against a baseline route on the same server that validates and prices the same body and
-answers 202 without Kafka (enabled by SHOPSYS_WEB_BENCHMARK_BASELINE=1). Reports the ratio of
+against a baseline server (tests/perf/baseline_web.py): serve-web built from the same
+settings, whose publisher returns without waiting for Kafka. Reports the ratio of
 their maximum rates (goal: at least 0.5), the purchase p99 at half its maximum rate, and the
 web process's peak RSS; writes tests/perf/results/web.md.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import random
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,16 +29,16 @@ import pytest
 from pymongo import MongoClient
 
 from shopsys.initialize import initialize
-from shopsys.loadgen.endpoints import ENDPOINTS, Context, Endpoint, Mix, RequestSpec
+from shopsys.loadgen.endpoints import ENDPOINTS, Mix
 from shopsys.loadgen.engine import LoadPlan, run_load
 from shopsys.loadgen.stats import Summary
 from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.settings import KafkaSettings, MongoSettings
-from shopsys.web.routes import BASELINE_PATH
 
 pytestmark = pytest.mark.integration
 
 RESULTS = Path(__file__).with_name("results") / "web.md"
+ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 32
 WARMUP_SECONDS = 2.0
 MAX_RATE_SECONDS = 6.0
@@ -46,12 +46,6 @@ HALF_RATE_SECONDS = 10.0
 COMMAND = ".venv/bin/pytest tests/perf/test_web_benchmark.py -s"
 
 
-def _baseline(rng: random.Random, context: Context) -> RequestSpec:
-    purchase = ENDPOINTS["purchase"].build(rng, context)
-    return RequestSpec("POST", BASELINE_PATH, json=purchase.json)
-
-
-BASELINE = Mix((Endpoint("baseline", _baseline, needs_catalog=True),), (1.0,))
 PURCHASE = Mix((ENDPOINTS["purchase"],), (1.0,))
 
 
@@ -59,6 +53,7 @@ PURCHASE = Mix((ENDPOINTS["purchase"],), (1.0,))
 class Bench:
     web: RoleProcess
     url: str
+    baseline_url: str
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +73,7 @@ def bench(
         )
         initialize(kafka, mongo, timeout=60, log=lambda _: None)
     logs = tmp_path_factory.mktemp("bench-logs")
-    web_port, management_port = free_port(), free_port()
+    web_port, baseline_port, management_port = free_port(), free_port(), free_port()
     management_url = f"http://127.0.0.1:{management_port}"
     base = {
         **role_environment(kafka_bootstrap, mongodb_uri, management_url),
@@ -97,23 +92,42 @@ def bench(
         logs / "consumer.log",
         f"{management_url}/readyz",
     ).start()
+    web_env = {
+        **base,
+        "SHOPSYS_KAFKA_TOPIC": topics["bench"],
+        "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "300",
+    }
     web = RoleProcess(
         "serve-web",
         ["serve-web", "--host", "127.0.0.1", "--port", str(web_port)],
-        {
-            **base,
-            "SHOPSYS_KAFKA_TOPIC": topics["bench"],
-            "SHOPSYS_WEB_BENCHMARK_BASELINE": "1",
-            "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "300",
-        },
+        web_env,
         logs / "web.log",
         f"http://127.0.0.1:{web_port}/readyz",
+    ).start()
+    baseline = RoleProcess(
+        "baseline-web",
+        ["-m", "tests.perf.baseline_web"],
+        {
+            **web_env,
+            "SHOPSYS_WEB_HOST": "127.0.0.1",
+            "SHOPSYS_WEB_PORT": str(baseline_port),
+            "PYTHONPATH": str(ROOT),
+        },
+        logs / "baseline-web.log",
+        f"http://127.0.0.1:{baseline_port}/readyz",
+        command=[sys.executable],
     ).start()
     try:
         consumer.wait_ready()
         web.wait_ready()
-        yield Bench(web=web, url=f"http://127.0.0.1:{web_port}")
+        baseline.wait_ready()
+        yield Bench(
+            web=web,
+            url=f"http://127.0.0.1:{web_port}",
+            baseline_url=f"http://127.0.0.1:{baseline_port}",
+        )
     finally:
+        baseline.stop()
         web.stop()
         consumer.stop()
         client: MongoClient[Any] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5_000)
@@ -153,12 +167,12 @@ def _row(name: str, summary: Summary) -> str:
 
 def test_purchase_throughput_against_the_baseline(bench: Bench) -> None:
     load_before = os.getloadavg()
-    _run(bench.url, BASELINE, WARMUP_SECONDS)
+    _run(bench.baseline_url, PURCHASE, WARMUP_SECONDS)
     _run(bench.url, PURCHASE, WARMUP_SECONDS)
     # interleaved, so a noisy neighbour on the machine hits both alike
     runs: dict[str, list[Summary]] = {"baseline": [], "purchase": []}
     for _ in range(2):
-        runs["baseline"].append(_run(bench.url, BASELINE, MAX_RATE_SECONDS))
+        runs["baseline"].append(_run(bench.baseline_url, PURCHASE, MAX_RATE_SECONDS))
         runs["purchase"].append(_run(bench.url, PURCHASE, MAX_RATE_SECONDS))
     baseline_rps = sum(s.requests_per_s for s in runs["baseline"]) / 2
     purchase_rps = sum(s.requests_per_s for s in runs["purchase"]) / 2

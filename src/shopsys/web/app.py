@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from shopsys.http_errors import EXCEPTION_HANDLERS
-from shopsys.kafka.producer import KafkaEventPublisher
+from shopsys.kafka.producer import EventPublisher, KafkaEventPublisher
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
 from shopsys.web.management_client import HttpManagementReader
@@ -21,12 +21,8 @@ from shopsys.web.shutdown import run_before_sigterm
 
 logger = logging.getLogger(__name__)
 
-BENCHMARK_BASELINE_ENV = "SHOPSYS_WEB_BENCHMARK_BASELINE"
 
-
-def create_app(
-    make_services: Callable[[], WebServices], *, benchmark_baseline: bool = False
-) -> Starlette:
+def create_app(make_services: Callable[[], WebServices]) -> Starlette:
     """The Starlette app; ``make_services`` runs in the lifespan, once per process."""
     metrics = WebMetrics()
 
@@ -46,7 +42,7 @@ def create_app(
             logger.info("web role stopped")
 
     app = Starlette(
-        routes=[*api_routes(benchmark_baseline=benchmark_baseline), *page_routes()],
+        routes=[*api_routes(), *page_routes()],
         middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -55,12 +51,22 @@ def create_app(
     return app
 
 
-def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSettings) -> Starlette:
-    """Production wiring from settings."""
+def build_app(
+    kafka: KafkaSettings,
+    web: WebSettings,
+    management: ManagementSettings,
+    *,
+    publisher: Callable[[], EventPublisher] | None = None,
+) -> Starlette:
+    """Production wiring from settings; ``publisher`` replaces the Kafka publisher (the web
+    benchmark's baseline does, to measure everything but Kafka)."""
+
+    def make_publisher() -> EventPublisher:
+        return KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds)
 
     def make_services() -> WebServices:
         return WebServices(
-            publisher=KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds),
+            publisher=(publisher or make_publisher)(),
             reader=HttpManagementReader(
                 management.api_url,
                 timeout=management.request_timeout_seconds,
@@ -69,4 +75,4 @@ def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSett
             settings=WebBehaviour(max_body_bytes=web.max_body_bytes),
         )
 
-    return create_app(make_services, benchmark_baseline=web.benchmark_baseline)
+    return create_app(make_services)

@@ -22,7 +22,6 @@ from shopsys.web.services import WebServices
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 COMPAT_HISTORY_LIMIT = 1_000
-BASELINE_PATH = "/api/v1/benchmark/baseline-purchases"
 
 
 def _services(request: Request) -> WebServices:
@@ -66,15 +65,6 @@ def _accepted(purchase_id: uuid.UUID, body: dict[str, Any]) -> JSONResponse:
 
 
 async def create_purchase(request: Request) -> Response:
-    return await _accept_purchase(request, publish=True)
-
-
-async def baseline_purchase(request: Request) -> Response:
-    """Benchmark baseline: everything ``create_purchase`` does except waiting for Kafka."""
-    return await _accept_purchase(request, publish=False)
-
-
-async def _accept_purchase(request: Request, *, publish: bool) -> Response:
     services = _services(request)
     body = await read_json_model(
         request, PurchaseRequest, max_bytes=services.settings.max_body_bytes
@@ -84,10 +74,7 @@ async def _accept_purchase(request: Request, *, publish: bool) -> Response:
         event = await use_cases.place_purchase(services, body, key)
     except use_cases.UnknownProduct as error:
         raise ApiError(404, str(error), code="unknown_product") from None
-    if publish:
-        await _publish(request, event)
-    else:
-        event.to_json()  # the serialisation cost stays in the baseline
+    await _publish(request, event)
     return _accepted(
         event.purchase_id,
         {
@@ -189,10 +176,8 @@ async def metrics(request: Request) -> Response:
     return metrics_response(services.metrics.registry)
 
 
-def api_routes(*, benchmark_baseline: bool = False) -> list[BaseRoute]:
-    baseline = [Route(BASELINE_PATH, baseline_purchase, methods=["POST"])]
+def api_routes() -> list[BaseRoute]:
     return [
-        *(baseline if benchmark_baseline else []),
         Route("/api/v1/purchases", create_purchase, methods=["POST"]),
         Route("/api/v1/buy", buy, methods=["POST"]),
         Route("/api/v1/products", list_products, methods=["GET"]),

@@ -16,6 +16,8 @@ from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.settings import KafkaSettings
 from tests.integration.conftest import Isolation, RunningSystem
 
+CANCEL_EVERY = 4  # the fault tests' streams cancel every 4th purchase once it is accepted
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -44,6 +46,23 @@ def assert_exactly_once(name: str, accepted: set[str], stored: Stored) -> None:
     print(f"\n[{name}] {stored.describe(accepted)}")
     assert stored.count == len(stored.ids), "a purchase is stored twice"
     assert stored.ids == accepted, stored.describe(accepted)
+
+
+def assert_cancelled_exactly(
+    name: str, database: Database[Any], cancelled: set[str], timeout: float = 60.0
+) -> None:
+    """The purchases whose cancellation was answered 202 end cancelled, and no other."""
+    purchases = database["purchases"]
+    query = {"status": "cancelled"}
+    deadline = time.monotonic() + timeout
+    while purchases.count_documents(query) < len(cancelled) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    time.sleep(0.5)  # a stray cancellation would land by now
+    found = {document["_id"] for document in purchases.find(query, {"_id": 1})}
+    print(f"\n[{name}] cancelled: asked {len(cancelled)}, stored {len(found)}")
+    assert found == cancelled, (
+        f"missing {len(cancelled - found)}, unexpected {len(found - cancelled)}"
+    )
 
 
 def group_lag(settings: KafkaSettings, topic: str | None = None) -> int:

@@ -1,7 +1,9 @@
-"""A stream of purchases through serve-web, retried with the same Idempotency-Key until 202.
+"""A stream of purchases through serve-web, retried with the same Idempotency-Key until 202,
+with every n-th purchase cancelled once accepted (retried the same way).
 
 Every key is retried until it is accepted, so the set of purchase ids answered 202 is
-exactly the set of purchases that may exist: the fault tests compare it with MongoDB.
+exactly the set of purchases that may exist, and the set of cancellations answered 202
+exactly the purchases that must end cancelled: the fault tests compare both with MongoDB.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class PurchaseStream:
         users: int = 200,
         user_prefix: str = "user",
         deadline_seconds: float = 150.0,
+        cancel_every: int = 0,
     ) -> None:
         self.web_url = web_url
         self.total = total
@@ -39,6 +42,8 @@ class PurchaseStream:
         self.users = users
         self.user_prefix = user_prefix
         self.deadline_seconds = deadline_seconds
+        self.cancel_every = cancel_every  # n: every n-th purchase is cancelled once accepted
+        self.cancelled: set[str] = set()  # purchase ids whose cancellation was answered 202
         self.run_id = uuid.uuid4().hex[:8]
         self.accepted: dict[int, str] = {}
         self.statuses: Counter[str] = Counter()
@@ -120,21 +125,38 @@ class PurchaseStream:
 
     async def _purchase(self, client: httpx.AsyncClient, index: int) -> None:
         path, body = self._request(index)
-        headers = {"Idempotency-Key": f"{self.run_id}-{index}"}
+        key = f"{self.run_id}-{index}"
+        answer = await self._until_accepted(client, path, body, key)
+        if answer is None:
+            return
+        purchase_id = answer["purchase_id"]
+        self.accepted[index] = purchase_id
+        if self.cancel_every and index % self.cancel_every == 0:
+            user = body.get("user_id") or body["userid"]
+            cancel = f"/api/v1/users/{user}/purchases/{purchase_id}/cancel"
+            if await self._until_accepted(client, cancel, None, f"{key}-cancel") is not None:
+                self.cancelled.add(purchase_id)
+
+    async def _until_accepted(
+        self, client: httpx.AsyncClient, path: str, body: dict[str, Any] | None, key: str
+    ) -> dict[str, Any] | None:
+        """POST with one Idempotency-Key until 202 (its body), retrying 502-504 and
+        connection errors; None (and an error) for any other answer or the deadline."""
         delay = 0.1
         while time.monotonic() - self.started_at < self.deadline_seconds:
             try:
-                response = await client.post(path, json=body, headers=headers)
+                response = await client.post(path, json=body, headers={"Idempotency-Key": key})
             except httpx.TransportError as error:
                 self.statuses[type(error).__name__] += 1
             else:
                 self.statuses[str(response.status_code)] += 1
                 if response.status_code == 202:
-                    self.accepted[index] = response.json()["purchase_id"]
-                    return
+                    answer: dict[str, Any] = response.json()
+                    return answer
                 if response.status_code not in (502, 503, 504):
                     self.errors.append(f"{path} -> {response.status_code} {response.text[:200]}")
-                    return
+                    return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-        self.errors.append(f"purchase {index} was never accepted")
+        self.errors.append(f"{path} was never accepted")
+        return None

@@ -16,7 +16,9 @@ from pymongo.database import Database
 from shopsys.settings import KafkaSettings
 from tests.integration.conftest import Isolation
 from tests.integration.consumer.checks import (
+    CANCEL_EVERY,
     add_consumer,
+    assert_cancelled_exactly,
     assert_exactly_once,
     management_url,
     metric_samples,
@@ -35,7 +37,9 @@ def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
     system_factory: Any, mongo_database: Database[Any], kafka_settings: KafkaSettings
 ) -> None:
     with system_factory() as system:
-        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        stream = PurchaseStream(
+            system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
+        ).start()
         purchases = mongo_database["purchases"]
         for kill in range(3):
             stream.wait_for(PURCHASES * (kill + 1) // 4)
@@ -55,6 +59,7 @@ def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
         print(f"\n[kill] stream: {stream.summary()}")
         stored = wait_until_stored(mongo_database, len(accepted))
         assert_exactly_once("kill x3", accepted, stored)
+        assert_cancelled_exactly("kill x3", mongo_database, stream.cancelled)
         wait_caught_up(kafka_settings)
 
 
@@ -81,7 +86,9 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
 
         second = consumer("consumer-b")
         second.wait_ready(60)
-        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        stream = PurchaseStream(
+            system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
+        ).start()
         stream.wait_for(PURCHASES // 3)
         third = consumer("consumer-c")  # joins: cooperative-sticky moves a few partitions
         third.wait_ready(60)
@@ -101,6 +108,7 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
         print(f"\n[rebalance] stream: {stream.summary()}")
         stored = wait_until_stored(mongo_database, len(accepted))
         assert_exactly_once("rebalance", accepted, stored)
+        assert_cancelled_exactly("rebalance", mongo_database, stream.cancelled)
         wait_caught_up(kafka_settings)
 
         # The lag per partition is reported by whoever owns the partition, and reaches 0.

@@ -22,6 +22,8 @@ from shopsys.events import purchase_placed
 from shopsys.models import Product
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
+    CANCEL_EVERY,
+    assert_cancelled_exactly,
     assert_exactly_once,
     metric_samples,
     wait_caught_up,
@@ -97,7 +99,9 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
 
     expected_by_value: dict[bytes, str] = {}
     with system_factory() as system:
-        stream = PurchaseStream(system.web_url, PURCHASES, rate=250.0).start()
+        stream = PurchaseStream(
+            system.web_url, PURCHASES, rate=250.0, cancel_every=CANCEL_EVERY
+        ).start()
         for index in range(POISON):
             stream.wait_for(index * PURCHASES // POISON)
             value, purchase_id, mention = _poison_value(index)
@@ -118,6 +122,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
         print(f"\n[poison] stream: {stream.summary()}; {POISON} poison messages injected")
         stored = wait_until_stored(mongo_database, len(accepted))
         assert_exactly_once("poison", accepted, stored)
+        assert_cancelled_exactly("poison", mongo_database, stream.cancelled)
         assert not poison_ids & stored.ids, "a poison message reached MongoDB"
         wait_caught_up(kafka_settings)
         dead_lettered = metric_samples(

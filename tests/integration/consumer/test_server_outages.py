@@ -18,6 +18,8 @@ from pymongo.database import Database
 from shopsys.provision import FerretDBServer, KafkaBroker
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
+    CANCEL_EVERY,
+    assert_cancelled_exactly,
     assert_exactly_once,
     metric_samples,
     wait_caught_up,
@@ -48,7 +50,9 @@ def test_mongodb_down_for_ten_seconds_mid_stream(
     if ferretdb_server is None:
         pytest.skip("the MongoDB server is external (SHOPSYS_TEST_MONGODB_URI): cannot stop it")
     with system_factory() as system:
-        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        stream = PurchaseStream(
+            system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
+        ).start()
         stream.wait_for(PURCHASES // 4)
         ready_answers: set[int] = set()
         paused = 0.0
@@ -80,6 +84,7 @@ def test_mongodb_down_for_ten_seconds_mid_stream(
         print(f"[mongodb] stream: {stream.summary()}")
         stored = wait_until_stored(mongo_database, len(accepted))
         assert_exactly_once("mongodb outage", accepted, stored)
+        assert_cancelled_exactly("mongodb outage", mongo_database, stream.cancelled)
         wait_caught_up(kafka_settings)
 
 
@@ -92,7 +97,9 @@ def test_kafka_broker_restarted_mid_stream(
     if kafka_broker is None:
         pytest.skip("the Kafka cluster is external (SHOPSYS_TEST_KAFKA_BOOTSTRAP): cannot stop it")
     with system_factory() as system:
-        stream = PurchaseStream(system.web_url, PURCHASES, rate=RATE).start()
+        stream = PurchaseStream(
+            system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
+        ).start()
         stream.wait_for(PURCHASES // 3)
         started = time.monotonic()
         kafka_broker.stop()
@@ -108,4 +115,5 @@ def test_kafka_broker_restarted_mid_stream(
         assert stream.statuses["503"] > 0, "serve-web must refuse purchases Kafka cannot take"
         stored = wait_until_stored(mongo_database, len(accepted))
         assert_exactly_once("kafka restart", accepted, stored)
+        assert_cancelled_exactly("kafka restart", mongo_database, stream.cancelled)
         wait_caught_up(kafka_settings)

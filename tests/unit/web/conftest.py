@@ -120,7 +120,7 @@ async def web() -> AsyncIterator[WebUnderTest]:
         made.append(services)
         return services
 
-    app = create_app(make_services, benchmark_baseline=True)
+    app = create_app(make_services)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),

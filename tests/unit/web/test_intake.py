@@ -7,7 +7,6 @@ import uuid
 import pytest
 
 from shopsys.events import decode_event
-from shopsys.web.routes import BASELINE_PATH
 from tests.unit.web.conftest import WebUnderTest
 
 pytestmark = pytest.mark.anyio
@@ -123,15 +122,4 @@ async def test_management_api_down_is_503_not_500(web: WebUnderTest) -> None:
     )
     assert response.status_code == 503
     assert response.headers["retry-after"] == "2"
-    assert web.publisher.published == []
-
-
-async def test_baseline_route_validates_the_same_body_without_publishing(web: WebUnderTest) -> None:
-    good = await web.client.post(BASELINE_PATH, json={"user_id": "ann", "product_id": "p-002"})
-    assert good.status_code == 202
-    assert good.json()["total_cents"] == 1800
-    bad = await web.client.post(
-        BASELINE_PATH, json={"user_id": "ann", "product_id": "p-002", "quantity": 0}
-    )
-    assert bad.status_code == 422
     assert web.publisher.published == []
