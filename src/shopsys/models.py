@@ -61,33 +61,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class _StrictRequest(_Strict):
-    """A request body: JSON types are not coerced (``"3"`` is not a quantity, ``true`` no price)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class PurchaseRequest(_StrictRequest):
-    """Body of ``POST /api/v1/purchases``: the price comes from the catalog."""
-
-    user_id: Identifier
-    username: DisplayName | None = None
-    product_id: Identifier
-    quantity: Quantity = 1
-
-
-class BuyRequest(_StrictRequest):
-    """Body of the compatibility endpoint ``POST /api/v1/buy``: a client-priced ad-hoc item."""
-
-    username: DisplayName
-    userid: Identifier
-    price: Annotated[float, Field(gt=0, le=MAX_PRICE_CENTS / 100, allow_inf_nan=False)]
-
-    @property
-    def price_cents(self) -> int:
-        return max(1, round(self.price * 100))
-
-
 class Product(_Strict):
     """A catalog entry; ``price_cents`` is an integer amount of the currency's minor unit."""
 

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from shopsys.events import InvalidEvent, PurchasePlaced, decode_event, purchase_placed
-from shopsys.models import BuyRequest, Product, PurchaseRequest, purchase_id_for
+from shopsys.models import Product, purchase_id_for
 from shopsys.store import purchase_document, stored_purchase
+from shopsys.web.bodies import BuyRequest, PurchaseRequest
 
 MUG = Product(id="p-001", name="Mug", price_cents=1250)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,8 +15,9 @@ from shopsys.kafka.producer import EventPublisher, KafkaEventPublisher
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
 from shopsys.web.management_client import HttpManagementReader
-from shopsys.web.pages import page_routes
-from shopsys.web.routes import api_routes
+from shopsys.web.openapi import Operation, build_document
+from shopsys.web.pages import page_operations, static_files
+from shopsys.web.routes import api_operations
 from shopsys.web.services import WebBehaviour, WebMetrics, WebServices
 from shopsys.web.shutdown import run_before_sigterm
 
@@ -41,14 +43,25 @@ def create_app(make_services: Callable[[], WebServices]) -> Starlette:
             await services.close()
             logger.info("web role stopped")
 
+    operations = _operations()
     app = Starlette(
-        routes=[*api_routes(), *page_routes()],
+        routes=[*(operation.route() for operation in operations), static_files()],
         middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.openapi = build_document(operations)
     app.router.redirect_slashes = False  # an unknown path is a plain JSON 404, never a redirect
     return app
+
+
+def _operations() -> list[Operation]:
+    return [*api_operations(), *page_operations()]
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document the app serves at /api/v1/openapi.json."""
+    return build_document(_operations())
 
 
 def build_app(

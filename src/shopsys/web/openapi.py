@@ -7,75 +7,33 @@ the schemathesis run checks against every real response.
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from shopsys import __version__
-from shopsys.models import BuyRequest, Product, PurchaseRequest, StoredPurchase
+from shopsys.models import Product, StoredPurchase
+from shopsys.web.bodies import (
+    BuyAccepted,
+    BuyRequest,
+    CancelAccepted,
+    CompatPurchase,
+    ErrorResponse,
+    PurchaseAccepted,
+    PurchasePage,
+    PurchaseRequest,
+    Status,
+)
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # empty: the first page
 _REF = "#/components/schemas/{model}"
-
-
-class ErrorDetail(BaseModel):
-    field: str
-    message: str
-    type: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: list[ErrorDetail] | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
-class PurchaseAccepted(BaseModel):
-    purchase_id: str = Field(json_schema_extra={"format": "uuid"})
-    status: Literal["accepted"]
-    total_cents: int = Field(ge=1)
-    currency: str
-
-
-class CancelAccepted(BaseModel):
-    purchase_id: str = Field(json_schema_extra={"format": "uuid"})
-    status: Literal["cancelling"]
-
-
-class BuyData(BaseModel):
-    username: str
-    userid: str
-    price: float
-    total_cents: int
-    currency: str
-    created_at: str
-
-
-class BuyAccepted(BaseModel):
-    status: Literal["success"]
-    purchase_id: str = Field(json_schema_extra={"format": "uuid"})
-    data: BuyData
-
-
-class PurchasePage(BaseModel):
-    items: list[StoredPurchase]
-    next_cursor: str | None
-
-
-class CompatPurchase(StoredPurchase):
-    userid: str
-    price: float
-
-
-class Status(BaseModel):
-    status: str
 
 
 _REQUEST_MODELS: tuple[type[BaseModel], ...] = (PurchaseRequest, BuyRequest)
@@ -133,7 +91,7 @@ _IDEMPOTENCY_HEADER = {
 _PURCHASE_ID = {"type": "string", "format": "uuid"}
 
 
-def _cancel() -> dict[str, Any]:
+def cancel() -> dict[str, Any]:
     return {
         "summary": "Cancel one of the user's purchases",
         "description": (
@@ -177,112 +135,132 @@ def _intake(request: type[BaseModel], accepted: type[BaseModel], summary: str) -
     }
 
 
-def _paths() -> dict[str, Any]:
-    identifier = _identifier_schema()
-    text = {"text/plain": {"schema": {"type": "string"}}}
+def storefront_page() -> dict[str, Any]:
     html = {"text/html": {"schema": {"type": "string"}}}
     return {
-        "/": {
-            "get": {
-                "summary": "The storefront page",
-                "responses": {"200": {"description": "HTML", "content": html}},
-            }
-        },
-        "/api/v1/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
-            }
-        },
-        "/api/v1/products": {
-            "get": {
-                "summary": "The catalog",
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref(Product)}, "All products"),
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
-        "/api/v1/purchases": {
-            "post": _intake(PurchaseRequest, PurchaseAccepted, "Buy a catalog product")
-        },
-        "/api/v1/buy": {
-            "post": _intake(BuyRequest, BuyAccepted, "Compatibility: buy a client-priced item")
-        },
-        "/api/v1/purchases/{purchase_id}": {
-            "get": {
-                "summary": "A stored purchase",
-                "parameters": [_path_parameter("purchase_id", _PURCHASE_ID)],
-                "responses": {
-                    "200": _json(_ref(StoredPurchase), "The stored purchase"),
-                    "404": _error("Not (yet) stored"),
-                    "422": _INVALID,
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
-        "/api/v1/users/{user_id}/purchases": {
-            "get": {
-                "summary": "A user's purchases, newest first, one page at a time",
-                "parameters": [
-                    _path_parameter("user_id", identifier),
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                    },
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "required": False,
-                        "description": "`next_cursor` of the previous page (opaque)",
-                        "schema": {"type": "string", "maxLength": 512, "pattern": CURSOR_PATTERN},
-                    },
-                ],
-                "responses": {
-                    "200": _json(_ref(PurchasePage), "One page"),
-                    "422": _INVALID,
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
-        "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel": {"post": _cancel()},
-        "/api/v1/getAllUserBuys/{userid}": {
-            "get": {
-                "summary": "Compatibility: all of a user's purchases, newest first",
-                "parameters": [_path_parameter("userid", identifier)],
-                "responses": {
-                    "200": _json({"type": "array", "items": _ref(CompatPurchase)}, "Purchases"),
-                    "422": _INVALID,
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
-        "/healthz": {
-            "get": {"summary": "Liveness", "responses": {"200": _json(_ref(Status), "Alive")}}
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: not shutting down (a Kafka outage is answered per purchase)",
-                "responses": {
-                    "200": _json(_ref(Status), "Ready"),
-                    "503": _json(_ref(Status), "Not ready"),
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "Prometheus text format", "content": text}},
-            }
+        "summary": "The storefront page",
+        "responses": {"200": {"description": "HTML", "content": html}},
+    }
+
+
+def this_document() -> dict[str, Any]:
+    return {
+        "summary": "This document",
+        "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+    }
+
+
+def catalog() -> dict[str, Any]:
+    return {
+        "summary": "The catalog",
+        "responses": {
+            "200": _json({"type": "array", "items": _ref(Product)}, "All products"),
+            "503": _UNAVAILABLE,
         },
     }
 
 
-@functools.cache
-def openapi_document() -> dict[str, Any]:
-    """The whole document (built once per process)."""
+def purchase() -> dict[str, Any]:
+    return _intake(PurchaseRequest, PurchaseAccepted, "Buy a catalog product")
+
+
+def compat_buy() -> dict[str, Any]:
+    return _intake(BuyRequest, BuyAccepted, "Compatibility: buy a client-priced item")
+
+
+def stored_purchase() -> dict[str, Any]:
+    return {
+        "summary": "A stored purchase",
+        "parameters": [_path_parameter("purchase_id", _PURCHASE_ID)],
+        "responses": {
+            "200": _json(_ref(StoredPurchase), "The stored purchase"),
+            "404": _error("Not (yet) stored"),
+            "422": _INVALID,
+            "503": _UNAVAILABLE,
+        },
+    }
+
+
+def user_purchases() -> dict[str, Any]:
+    return {
+        "summary": "A user's purchases, newest first, one page at a time",
+        "parameters": [
+            _path_parameter("user_id", _identifier_schema()),
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "`next_cursor` of the previous page (opaque)",
+                "schema": {"type": "string", "maxLength": 512, "pattern": CURSOR_PATTERN},
+            },
+        ],
+        "responses": {
+            "200": _json(_ref(PurchasePage), "One page"),
+            "422": _INVALID,
+            "503": _UNAVAILABLE,
+        },
+    }
+
+
+def compat_user_purchases() -> dict[str, Any]:
+    return {
+        "summary": "Compatibility: all of a user's purchases, newest first",
+        "parameters": [_path_parameter("userid", _identifier_schema())],
+        "responses": {
+            "200": _json({"type": "array", "items": _ref(CompatPurchase)}, "Purchases"),
+            "422": _INVALID,
+            "503": _UNAVAILABLE,
+        },
+    }
+
+
+def liveness() -> dict[str, Any]:
+    return {"summary": "Liveness", "responses": {"200": _json(_ref(Status), "Alive")}}
+
+
+def readiness() -> dict[str, Any]:
+    return {
+        "summary": "Readiness: not shutting down (a Kafka outage is answered per purchase)",
+        "responses": {
+            "200": _json(_ref(Status), "Ready"),
+            "503": _json(_ref(Status), "Not ready"),
+        },
+    }
+
+
+def metrics() -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "summary": "Prometheus metrics",
+        "responses": {"200": {"description": "Prometheus text format", "content": text}},
+    }
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route of the storefront and its OpenAPI operation: declared once, served and
+    documented from the same object."""
+
+    path: str
+    method: str
+    endpoint: Callable[[Request], Awaitable[Response]]
+    spec: dict[str, Any]
+
+    def route(self) -> Route:
+        return Route(self.path, self.endpoint, methods=[self.method])
+
+
+def build_document(operations: Iterable[Operation]) -> dict[str, Any]:
+    """The whole document: the paths of ``operations``, the schemas of the models."""
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        paths.setdefault(operation.path, {})[operation.method.lower()] = operation.spec
     models = [(model, "validation") for model in _REQUEST_MODELS]
     models += [(model, "serialization") for model in _RESPONSE_MODELS]
     _, definitions = models_json_schema(models, ref_template=_REF)  # type: ignore[arg-type]
@@ -293,6 +271,6 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": 'Errors are JSON: {"error": {"code", "message", "details"?}}.',
         },
-        "paths": _paths(),
+        "paths": paths,
         "components": {"schemas": definitions["$defs"]},
     }

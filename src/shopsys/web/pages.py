@@ -6,10 +6,11 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from shopsys.web.openapi import openapi_document
+from shopsys.web import openapi as spec
+from shopsys.web.openapi import Operation
 
 STATIC_DIR = Path(__file__).with_name("static")
 _PAGE_HEADERS = {
@@ -27,13 +28,16 @@ async def storefront(_request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=_PAGE_HEADERS)
 
 
-async def openapi(_request: Request) -> Response:
-    return JSONResponse(openapi_document())
+async def openapi(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
 
 
-def page_routes() -> list[BaseRoute]:
+def page_operations() -> list[Operation]:
     return [
-        Route("/", storefront, methods=["GET"]),
-        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Operation("/", "GET", storefront, spec.storefront_page()),
+        Operation("/api/v1/openapi.json", "GET", openapi, spec.this_document()),
     ]
+
+
+def static_files() -> Mount:
+    return Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")

@@ -8,15 +8,16 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
 from shopsys.events import Event
 from shopsys.http_errors import ApiError, invalid
 from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
 from shopsys.kafka.producer import Headers
-from shopsys.models import BuyRequest, PurchaseRequest
 from shopsys.observability import metrics_response
+from shopsys.web import openapi as spec
 from shopsys.web import use_cases
+from shopsys.web.bodies import BuyRequest, PurchaseRequest
+from shopsys.web.openapi import Operation
 from shopsys.web.services import WebServices
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -176,20 +177,28 @@ async def metrics(request: Request) -> Response:
     return metrics_response(services.metrics.registry)
 
 
-def api_routes() -> list[BaseRoute]:
+def api_operations() -> list[Operation]:
     return [
-        Route("/api/v1/purchases", create_purchase, methods=["POST"]),
-        Route("/api/v1/buy", buy, methods=["POST"]),
-        Route("/api/v1/products", list_products, methods=["GET"]),
-        Route("/api/v1/users/{user_id}/purchases", user_purchases, methods=["GET"]),
-        Route(
-            "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel",
-            cancel_purchase,
-            methods=["POST"],
+        Operation("/api/v1/purchases", "POST", create_purchase, spec.purchase()),
+        Operation("/api/v1/buy", "POST", buy, spec.compat_buy()),
+        Operation("/api/v1/products", "GET", list_products, spec.catalog()),
+        Operation(
+            "/api/v1/users/{user_id}/purchases", "GET", user_purchases, spec.user_purchases()
         ),
-        Route("/api/v1/getAllUserBuys/{userid}", get_all_user_buys, methods=["GET"]),
-        Route("/api/v1/purchases/{purchase_id}", get_purchase, methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Operation(
+            "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel",
+            "POST",
+            cancel_purchase,
+            spec.cancel(),
+        ),
+        Operation(
+            "/api/v1/getAllUserBuys/{userid}",
+            "GET",
+            get_all_user_buys,
+            spec.compat_user_purchases(),
+        ),
+        Operation("/api/v1/purchases/{purchase_id}", "GET", get_purchase, spec.stored_purchase()),
+        Operation("/healthz", "GET", healthz, spec.liveness()),
+        Operation("/readyz", "GET", readyz, spec.readiness()),
+        Operation("/metrics", "GET", metrics, spec.metrics()),
     ]

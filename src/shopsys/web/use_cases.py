@@ -16,7 +16,8 @@ from shopsys.events import (
     purchase_placed,
 )
 from shopsys.kafka.producer import Headers, PublishError
-from shopsys.models import ADHOC_PRODUCT_ID, BuyRequest, Product, PurchaseRequest, purchase_id_for
+from shopsys.models import ADHOC_PRODUCT_ID, Product, purchase_id_for
+from shopsys.web.bodies import BuyRequest, PurchaseRequest
 from shopsys.web.services import WebServices
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.routing import Route
 
-from shopsys.models import BuyRequest, PurchaseRequest
-from shopsys.web.app import create_app
-from shopsys.web.openapi import openapi_document
+from shopsys.web.app import create_app, openapi_document
+from shopsys.web.bodies import BuyRequest, PurchaseRequest
 from shopsys.web.services import WebServices
 from tests.unit.web.conftest import WebUnderTest
 
