@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from shopsys.consumer.config import consumer_config
 from shopsys.consumer.dead_letters import KafkaDeadLetterSink
 from shopsys.consumer.handlers import EventApplier
-from shopsys.consumer.lag import KafkaOffsetSource, LagMonitor
+from shopsys.consumer.lag import KafkaOffsetSource
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.management_routes import management_routes
 from shopsys.consumer.metrics import ConsumerMetrics
@@ -31,24 +31,17 @@ logger = logging.getLogger(__name__)
 PING_TIMEOUT_SECONDS = 0.8
 
 
-def create_app(
-    make_services: Callable[[ConsumerMetrics], ConsumerServices],
-    make_loop: Callable[[ConsumerServices], ConsumerLoop] | None = None,
-    *,
-    shutdown_timeout: float = 20.0,
-) -> Starlette:
-    """The management API; with ``make_loop``, the consumer loop runs beside it in a thread."""
+def create_app(make_services: Callable[[ConsumerMetrics], ConsumerServices]) -> Starlette:
+    """The management API; the services' consumer loop, if any, runs beside it in a thread."""
     metrics = ConsumerMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = make_services(metrics)
         app.state.services = services
-        loop = make_loop(services) if make_loop is not None else None
+        loop = services.loop
         thread = None
         if loop is not None:
-            services.consumer_problems = _loop_problems(loop)
-            services.consumer_alive = lambda: not loop.crashed
             thread = threading.Thread(target=loop.run, name="consumer-loop", daemon=True)
             thread.start()
         try:
@@ -57,9 +50,9 @@ def create_app(
             if loop is not None and thread is not None:
                 logger.info("stopping the consumer loop")
                 loop.stop()
-                await asyncio.to_thread(thread.join, shutdown_timeout)
+                await asyncio.to_thread(thread.join, loop.shutdown_timeout)
                 if thread.is_alive():
-                    logger.error("consumer loop did not stop within %.0fs", shutdown_timeout)
+                    logger.error("consumer loop did not stop within %.0fs", loop.shutdown_timeout)
             services.close()
 
     return Starlette(
@@ -70,60 +63,38 @@ def create_app(
     )
 
 
-def _loop_problems(loop: ConsumerLoop) -> Callable[[], list[str]]:
-    def problems() -> list[str]:
-        found = []
-        if loop.crashed:
-            found.append("the consumer loop crashed")
-        if loop.stopping:
-            found.append("shutting down")
-        # Kafka is deliberately not a condition: the management API (the web pods' catalog
-        # and reads) must stay up through a Kafka outage, and a pod without partitions (a
-        # rolling update's surge pod at maximum scale) must turn ready so the rollout can go
-        # on. How many partitions a pod owns is the metric shopsys_consumer_assigned_partitions.
-        if not loop.writing_ok:
-            found.append("writes to mongodb are failing")
-        return found
-
-    return problems
-
-
 def build_app(
     kafka: KafkaSettings,
     mongo: MongoSettings,
     management: ManagementSettings,
     consumer: ConsumerSettings,
 ) -> Starlette:
-    """Production wiring from settings."""
+    """Production wiring from settings, in order: MongoDB, the stores, the loop, the API."""
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         client = connect(mongo)
         database = client[mongo.database]
-        token = management.token.get_secret_value() if management.token else None
+        purchases = PurchaseStore(database)
+        loop = ConsumerLoop(
+            Consumer(consumer_config(kafka)),
+            EventApplier(purchases, metrics),
+            KafkaDeadLetterSink(kafka),
+            consumer,
+            metrics,
+            topic=kafka.topic,
+            lag=KafkaOffsetSource(kafka),
+        )
         return ConsumerServices(
-            purchases=PurchaseStore(database),
+            purchases=purchases,
             catalog=CatalogStore(database),
             ping_database=lambda: _ping(client),
-            admin_token=token,
+            loop=loop,
+            admin_token=management.token.get_secret_value() if management.token else None,
             metrics=metrics,
             close=client.close,
         )
 
-    def make_loop(services: ConsumerServices) -> ConsumerLoop:
-        loop = ConsumerLoop(
-            Consumer(consumer_config(kafka)),
-            EventApplier(services.purchases, services.metrics),
-            KafkaDeadLetterSink(kafka),
-            consumer,
-            services.metrics,
-            topic=kafka.topic,
-        )
-        loop.attach_lag_monitor(
-            LagMonitor(KafkaOffsetSource(kafka), services.metrics.lag, loop.assigned)
-        )
-        return loop
-
-    return create_app(make_services, make_loop, shutdown_timeout=consumer.shutdown_timeout_seconds)
+    return create_app(make_services)
 
 
 def _ping(client: MongoClient[Document]) -> None:

@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 
 from shopsys.consumer.batch import Batch, Partition, partition_of
 from shopsys.consumer.dead_letters import DeadLetterError, DeadLetterSink
-from shopsys.consumer.lag import LagMonitor
+from shopsys.consumer.lag import LagMonitor, OffsetSource
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.offsets import PendingOffsets
 from shopsys.events import Event
@@ -54,6 +54,7 @@ class ConsumerLoop:
         metrics: ConsumerMetrics,
         *,
         topic: str,
+        lag: OffsetSource | None = None,
     ) -> None:
         self._consumer = consumer
         self._writer = writer
@@ -61,7 +62,6 @@ class ConsumerLoop:
         self._settings = settings
         self._metrics = metrics
         self._topic = topic
-        self._lag: LagMonitor | None = None
         self._stop = threading.Event()
         self.closed = threading.Event()
         self.crashed = False
@@ -73,10 +73,9 @@ class ConsumerLoop:
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consumer-write")
         self._paused = False
         self.writing_ok = True
-
-    def attach_lag_monitor(self, monitor: LagMonitor) -> None:
-        """Runs beside the loop (started and stopped with it); told about revokes."""
-        self._lag = monitor
+        # The lag of the partitions this consumer owns, published beside the loop (started
+        # and stopped with it, told about revokes).
+        self._lag = None if lag is None else LagMonitor(lag, metrics.lag, self.assigned)
 
     def assigned(self) -> set[Partition]:
         """The partitions owned right now (safe to call from other threads)."""
@@ -86,8 +85,24 @@ class ConsumerLoop:
         self._stop.set()
 
     @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+    def shutdown_timeout(self) -> float:
+        """How long stopping may take: the batch in flight is finished and committed."""
+        return self._settings.shutdown_timeout_seconds
+
+    def problems(self) -> list[str]:
+        """Why the pod is not ready, as far as the loop goes. Kafka is deliberately not a
+        condition: the management API (the web pods' catalog and reads) must stay up through
+        a Kafka outage, and a pod without partitions (a rolling update's surge pod at maximum
+        scale) must turn ready so the rollout can go on; how many partitions a pod owns is
+        the metric shopsys_consumer_assigned_partitions."""
+        found = []
+        if self.crashed:
+            found.append("the consumer loop crashed")
+        if self._stop.is_set():
+            found.append("shutting down")
+        if not self.writing_ok:
+            found.append("writes to mongodb are failing")
+        return found
 
     def run(self) -> None:
         self._consumer.subscribe(

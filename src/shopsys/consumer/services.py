@@ -1,27 +1,31 @@
-"""What the management API's handlers depend on."""
+"""What the consumer role's composition root builds, once, for the management API and the
+consumer loop that runs beside it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.store import CatalogStore, PurchaseStore
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConsumerServices:
     purchases: PurchaseStore
     catalog: CatalogStore
     ping_database: Callable[[], None]
-    consumer_problems: Callable[[], list[str]] = lambda: []
-    consumer_alive: Callable[[], bool] = lambda: True
+    loop: ConsumerLoop | None = None  # run beside the API in a thread; None: the API alone
     admin_token: str | None = None
     metrics: ConsumerMetrics = field(default_factory=ConsumerMetrics)
     close: Callable[[], None] = lambda: None  # what was opened for them (the MongoDB client)
 
+    def consumer_alive(self) -> bool:
+        return self.loop is None or not self.loop.crashed
+
     def readiness_problems(self) -> list[str]:
-        problems = list(self.consumer_problems())
+        problems = self.loop.problems() if self.loop is not None else []
         try:
             self.ping_database()
         except Exception as error:  # any failure means "not ready", and says why

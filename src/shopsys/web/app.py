@@ -24,14 +24,14 @@ from shopsys.web.shutdown import run_before_sigterm
 logger = logging.getLogger(__name__)
 
 
-def create_app(make_services: Callable[[], WebServices]) -> Starlette:
-    """The Starlette app; ``make_services`` runs in the lifespan, once per process."""
+def create_app(make_services: Callable[[WebMetrics], WebServices]) -> Starlette:
+    """The Starlette app; ``make_services`` runs in the lifespan, once per process, with the
+    metrics the middleware also counts into."""
     metrics = WebMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = make_services()
-        services.metrics = metrics
+        services = make_services(metrics)
         app.state.services = services
         undo_signal = run_before_sigterm(services.begin_shutdown)
         logger.info("web role started")
@@ -77,7 +77,7 @@ def build_app(
     def make_publisher() -> EventPublisher:
         return KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds)
 
-    def make_services() -> WebServices:
+    def make_services(metrics: WebMetrics) -> WebServices:
         return WebServices(
             publisher=(publisher or make_publisher)(),
             reader=HttpManagementReader(
@@ -86,6 +86,7 @@ def build_app(
                 catalog_cache_seconds=web.catalog_cache_seconds,
             ),
             settings=WebBehaviour(max_body_bytes=web.max_body_bytes),
+            metrics=metrics,
         )
 
     return create_app(make_services)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -43,20 +44,26 @@ class WebBehaviour:
     retry_after_seconds: int = 2
 
 
-@dataclass
+@dataclass(frozen=True)
 class WebServices:
+    """Built once per process by the composition root; nothing in it is replaced later."""
+
     publisher: EventPublisher
     reader: ManagementReader
     settings: WebBehaviour = field(default_factory=WebBehaviour)
     metrics: WebMetrics = field(default_factory=WebMetrics)
-    shutting_down: bool = False
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._stopping.is_set()
 
     def begin_shutdown(self) -> None:
         """Readiness turns false; requests already running still complete."""
-        self.shutting_down = True
+        self._stopping.set()
 
     async def close(self) -> None:
-        self.shutting_down = True
+        self._stopping.set()
         try:
             await self.publisher.close()
         finally:

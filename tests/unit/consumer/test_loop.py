@@ -9,7 +9,6 @@ import mongomock
 import pytest
 
 from shopsys.consumer import offsets
-from shopsys.consumer.app import _loop_problems
 from shopsys.consumer.handlers import EventApplier
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
@@ -341,8 +340,7 @@ def test_readiness_does_not_wait_for_partitions() -> None:
     """A surge pod beyond the partition count, or any pod during a Kafka outage, owns no
     partition and still serves the management API."""
     harness = Harness(partitions=1)
-    problems = _loop_problems(harness.loop)
     assert harness.loop.assigned() == set()
-    assert problems() == []
+    assert harness.loop.problems() == []
     harness.loop.stop()
-    assert problems() == ["shutting down"]
+    assert harness.loop.problems() == ["shutting down"]

@@ -6,6 +6,7 @@ tests/integration/consumer/test_management_api.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,17 +16,19 @@ from pymongo.errors import ServerSelectionTimeoutError
 from starlette.testclient import TestClient
 
 from shopsys.consumer.app import create_app
+from shopsys.consumer.handlers import EventApplier
+from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.services import ConsumerServices
+from shopsys.settings import ConsumerSettings
 from shopsys.store import CatalogStore, PurchaseStore
-from tests.unit.consumer.fakes import event
+from tests.unit.consumer.fakes import TOPIC, FakeConsumer, RecordingDeadLetters, event
 
 TOKEN = "s3cret"  # noqa: S105 - a test token
 
 
 class _Health:
     database_up = True
-    consumer_alive = True
 
     def ping(self) -> None:
         if not self.database_up:
@@ -47,7 +50,6 @@ def client(health: _Health) -> Iterator[TestClient]:
             purchases=PurchaseStore(database),
             catalog=CatalogStore(database),
             ping_database=health.ping,
-            consumer_alive=lambda: health.consumer_alive,
             admin_token=TOKEN,
             metrics=metrics,
         )
@@ -92,8 +94,42 @@ def test_readiness_follows_the_database_and_liveness_the_loop(
     assert down.status_code == 503
     assert down.json()["problems"] == ["mongodb unreachable: ServerSelectionTimeoutError"]
     assert client.get("/healthz").status_code == 200, "a down database is not a restart"
-    health.consumer_alive = False
-    assert client.get("/healthz").status_code == 503
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_crashed_loop_fails_liveness_and_readiness() -> None:
+    database: Any = mongomock.MongoClient()["shopping"]
+    kafka = FakeConsumer(partitions=1)
+
+    def bug(_consumer: FakeConsumer) -> None:
+        raise ValueError("a bug in the loop")
+
+    kafka.when_idle = bug
+
+    def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
+        purchases = PurchaseStore(database)
+        loop = ConsumerLoop(
+            kafka,
+            EventApplier(purchases, metrics),
+            RecordingDeadLetters(),
+            ConsumerSettings(batch_wait_ms=1),
+            metrics,
+            topic=TOPIC,
+        )
+        return ConsumerServices(
+            purchases=purchases,
+            catalog=CatalogStore(database),
+            ping_database=lambda: None,
+            loop=loop,
+            metrics=metrics,
+        )
+
+    with TestClient(create_app(make_services)) as client:
+        deadline = time.monotonic() + 10
+        while client.get("/healthz").status_code != 503:
+            assert time.monotonic() < deadline, "liveness never saw the crash"
+            time.sleep(0.02)
+        assert "the consumer loop crashed" in client.get("/readyz").json()["problems"]
 
 
 def test_metrics_expose_the_consumer_series(client: TestClient) -> None:

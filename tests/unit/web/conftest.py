@@ -22,7 +22,7 @@ from shopsys.models import Product
 from shopsys.store import InvalidCursorError, PurchaseStore
 from shopsys.web.app import create_app
 from shopsys.web.management_client import ManagementReader, ManagementUnavailableError
-from shopsys.web.services import WebBehaviour, WebServices
+from shopsys.web.services import WebBehaviour, WebMetrics, WebServices
 
 
 class FakePublisher(EventPublisher):
@@ -113,9 +113,12 @@ async def web() -> AsyncIterator[WebUnderTest]:
     reader = FakeReader(publisher)
     made: list[WebServices] = []
 
-    def make_services() -> WebServices:
+    def make_services(metrics: WebMetrics) -> WebServices:
         services = WebServices(
-            publisher=publisher, reader=reader, settings=WebBehaviour(max_body_bytes=16_384)
+            publisher=publisher,
+            reader=reader,
+            settings=WebBehaviour(max_body_bytes=16_384),
+            metrics=metrics,
         )
         made.append(services)
         return services

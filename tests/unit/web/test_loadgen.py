@@ -36,7 +36,9 @@ class Served:
 def served() -> Iterator[Served]:
     publisher = FakePublisher()
     reader = FakeReader(publisher)
-    app = create_app(lambda: WebServices(publisher=publisher, reader=reader))
+    app = create_app(
+        lambda metrics: WebServices(publisher=publisher, reader=reader, metrics=metrics)
+    )
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_keep_alive=1

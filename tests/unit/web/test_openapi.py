@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from shopsys.web.app import create_app, openapi_document
 from shopsys.web.bodies import BuyRequest, PurchaseRequest
-from shopsys.web.services import WebServices
+from shopsys.web.services import WebMetrics, WebServices
 from tests.unit.web.conftest import WebUnderTest
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +47,7 @@ def _response_schema(path: str, method: str, status: int) -> dict[str, Any]:
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
-    def never() -> WebServices:
+    def never(_metrics: WebMetrics) -> WebServices:
         raise AssertionError
 
     app = create_app(never)
