@@ -73,6 +73,14 @@ def invalid(field: str, message: str, type_: str = "value_error") -> ApiError:
     )
 
 
+def purchase_not_found() -> ApiError:
+    return ApiError(404, "purchase not found (it may not be stored yet)")
+
+
+def unknown_product(product_id: str) -> ApiError:
+    return ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
+
+
 async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)

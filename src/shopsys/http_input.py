@@ -10,10 +10,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from shopsys.http_errors import ApiError, invalid, validation_details
+from shopsys.models import CURSOR_PATTERN, IDENTIFIER_MAX_LENGTH, IDENTIFIER_PATTERN
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+MAX_CURSOR_LENGTH = 512
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 async def read_json_model(request: Request, model: type[ModelT], *, max_bytes: int) -> ModelT:
@@ -48,7 +51,7 @@ def _is_small_number(raw: str, max_digits: int) -> bool:
 
 def identifier_param(request: Request, name: str) -> str:
     value = str(request.path_params[name])
-    if not _IDENTIFIER.fullmatch(value):
+    if len(value) > IDENTIFIER_MAX_LENGTH or not _IDENTIFIER.fullmatch(value):
         raise invalid(
             name, "must be 1-64 characters of letters, digits and . _ : @ - (not leading)"
         )
@@ -68,6 +71,6 @@ def cursor_query(request: Request) -> str | None:
     raw = request.query_params.get("cursor")
     if raw is None or raw == "":
         return None
-    if len(raw) > 512 or not re.fullmatch(r"[A-Za-z0-9_-]+", raw):
+    if len(raw) > MAX_CURSOR_LENGTH or not _CURSOR.fullmatch(raw):
         raise invalid("cursor", "is not a cursor this API issued")
     return raw

@@ -33,9 +33,14 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+IDENTIFIER_MAX_LENGTH: Final = 64
+IDEMPOTENCY_KEY_PATTERN: Final = r"^[\x21-\x7e]{1,128}$"  # printable ASCII, no space
+CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]*$"  # base64url without padding; empty: the first page
+
 Identifier = Annotated[
     str,
-    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"),
+    Field(min_length=1, max_length=IDENTIFIER_MAX_LENGTH, pattern=IDENTIFIER_PATTERN),
 ]
 DisplayName = Annotated[
     str,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from shopsys.kafka.producer import Headers
 from shopsys.settings import KafkaSettings
 
 # Header names of a dead letter; values are UTF-8 text.
@@ -28,9 +29,6 @@ class Poison:
 
     message: Message
     reason: str
-
-
-Headers = list[tuple[str, str | bytes | None]]
 
 
 def provenance_headers(item: Poison, *, source_topic: str, group: str) -> Headers:
@@ -86,8 +84,8 @@ class KafkaDeadLetterSink(DeadLetterSink):
                     self._topic,
                     key=item.message.key(),
                     value=item.message.value(),
-                    headers=provenance_headers(
-                        item, source_topic=self._source_topic, group=self._group
+                    headers=list(
+                        provenance_headers(item, source_topic=self._source_topic, group=self._group)
                     ),
                     on_delivery=on_delivery,
                 )

@@ -12,7 +12,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shopsys.consumer.services import ConsumerServices
-from shopsys.http_errors import ApiError, invalid, validation_details
+from shopsys.http_errors import (
+    ApiError,
+    invalid,
+    purchase_not_found,
+    unknown_product,
+    validation_details,
+)
 from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
 from shopsys.models import Product
 from shopsys.observability import metrics_response
@@ -69,7 +75,7 @@ async def get_purchase(request: Request) -> Response:
         raise invalid("purchase_id", "must be a UUID")
     purchase = await run_in_threadpool(_services(request).purchases.get_purchase, purchase_id)
     if purchase is None:
-        raise ApiError(404, "purchase not found (it may not be stored yet)")
+        raise purchase_not_found()
     return JSONResponse(purchase.model_dump())
 
 
@@ -82,7 +88,7 @@ async def get_product(request: Request) -> Response:
     product_id = identifier_param(request, "product_id")
     product = await run_in_threadpool(_services(request).catalog.get_product, product_id)
     if product is None:
-        raise ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
+        raise unknown_product(product_id)
     return JSONResponse(product.model_dump())
 
 
@@ -104,7 +110,7 @@ async def delete_product(request: Request) -> Response:
     _require_token(request)
     product_id = identifier_param(request, "product_id")
     if not await run_in_threadpool(_services(request).catalog.delete_product, product_id):
-        raise ApiError(404, f"unknown product {product_id!r}", code="unknown_product")
+        raise unknown_product(product_id)
     return Response(status_code=204)
 
 

@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from shopsys.events import Event
 from shopsys.settings import KafkaSettings
 
-Headers = Sequence[tuple[str, bytes]]
+Headers = Sequence[tuple[str, str | bytes | None]]  # a Kafka message's headers
 # librdkafka's own log lines go through Python logging, so they come out as JSON too.
 LIBRDKAFKA_LOGGER = logging.getLogger("shopsys.librdkafka")
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import h11
 
 _READ_SIZE = 65_536
-Headers = Sequence[tuple[str, str]]
+HttpHeaders = Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Connection:
         self._h11 = h11.Connection(h11.CLIENT)
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, headers: Headers = ()
+        self, method: str, path: str, body: bytes | None = None, headers: HttpHeaders = ()
     ) -> Answer:
         """Send one request, read the whole response, return its status and Retry-After."""
         try:
@@ -97,7 +97,9 @@ class Connection:
             await self.close()
             raise HttpFailure(f"error:{type(error).__name__}") from error
 
-    async def _exchange(self, method: str, path: str, body: bytes | None, extra: Headers) -> Answer:
+    async def _exchange(
+        self, method: str, path: str, body: bytes | None, extra: HttpHeaders
+    ) -> Answer:
         reused = self._writer is not None
         if not reused:
             await self._open()

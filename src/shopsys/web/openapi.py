@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shopsys import __version__
-from shopsys.models import Product, StoredPurchase
+from shopsys.http_input import MAX_CURSOR_LENGTH
+from shopsys.models import CURSOR_PATTERN, IDEMPOTENCY_KEY_PATTERN, Product, StoredPurchase
 from shopsys.web.bodies import (
     BuyAccepted,
     BuyRequest,
@@ -31,8 +32,6 @@ from shopsys.web.bodies import (
     Status,
 )
 
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"  # empty: the first page
 _REF = "#/components/schemas/{model}"
 
 
@@ -197,7 +196,11 @@ def user_purchases() -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": "`next_cursor` of the previous page (opaque)",
-                "schema": {"type": "string", "maxLength": 512, "pattern": CURSOR_PATTERN},
+                "schema": {
+                    "type": "string",
+                    "maxLength": MAX_CURSOR_LENGTH,
+                    "pattern": CURSOR_PATTERN,
+                },
             },
         ],
         "responses": {

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shopsys.events import Event
-from shopsys.http_errors import ApiError, invalid
+from shopsys.http_errors import ApiError, invalid, purchase_not_found, unknown_product
 from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
 from shopsys.kafka.producer import Headers
+from shopsys.models import IDEMPOTENCY_KEY_PATTERN
 from shopsys.observability import metrics_response
 from shopsys.web import openapi as spec
 from shopsys.web import use_cases
@@ -20,7 +21,7 @@ from shopsys.web.bodies import BuyRequest, PurchaseRequest
 from shopsys.web.openapi import Operation
 from shopsys.web.services import WebServices
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 COMPAT_HISTORY_LIMIT = 1_000
 
@@ -74,7 +75,7 @@ async def create_purchase(request: Request) -> Response:
     try:
         event = await use_cases.place_purchase(services, body, key)
     except use_cases.UnknownProduct as error:
-        raise ApiError(404, str(error), code="unknown_product") from None
+        raise unknown_product(error.product_id) from None
     await _publish(request, event)
     return _accepted(
         event.purchase_id,
@@ -153,7 +154,7 @@ async def get_purchase(request: Request) -> Response:
     purchase_id = str(_purchase_id_param(request))
     purchase = await _services(request).reader.get_purchase(purchase_id)
     if purchase is None:
-        raise ApiError(404, "purchase not found (it may not be stored yet)")
+        raise purchase_not_found()
     return JSONResponse(purchase)
 
 

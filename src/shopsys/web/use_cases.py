@@ -29,7 +29,8 @@ class NotAccepted(Exception):
 
 class UnknownProduct(Exception):
     def __init__(self, product_id: str) -> None:
-        super().__init__(f"unknown product {product_id!r}")
+        super().__init__(product_id)
+        self.product_id = product_id
 
 
 async def publish(services: WebServices, event: Event, headers: Headers) -> None:
