@@ -1,0 +1,41 @@
+{{/*
+Validation of values that the schema cannot express.
+*/}}
+{{- define "shopping-system.validate" -}}
+{{- if and .Values.keda.consumer.enabled (gt (int .Values.keda.consumer.maxReplicaCount) (int .Values.kafka.topic.partitions)) }}
+{{- fail (printf "keda.consumer.maxReplicaCount (%d) must not exceed kafka.topic.partitions (%d): a consumer beyond the partition count gets no partition and idles" (int .Values.keda.consumer.maxReplicaCount) (int .Values.kafka.topic.partitions)) }}
+{{- end }}
+{{- if gt (int .Values.keda.consumer.minReplicaCount) (int .Values.keda.consumer.maxReplicaCount) }}
+{{- fail (printf "keda.consumer.minReplicaCount (%d) must not exceed keda.consumer.maxReplicaCount (%d)" (int .Values.keda.consumer.minReplicaCount) (int .Values.keda.consumer.maxReplicaCount)) }}
+{{- end }}
+{{- if gt (int .Values.consumer.replicaCount) (int .Values.kafka.topic.partitions) }}
+{{- fail (printf "consumer.replicaCount (%d) must not exceed kafka.topic.partitions (%d)" (int .Values.consumer.replicaCount) (int .Values.kafka.topic.partitions)) }}
+{{- end }}
+{{- if le (int .Values.consumer.terminationGracePeriodSeconds) (int .Values.consumer.shutdownTimeoutSeconds) }}
+{{- fail (printf "consumer.terminationGracePeriodSeconds (%d) must exceed consumer.shutdownTimeoutSeconds (%d), or the kubelet kills the consumer mid-drain" (int .Values.consumer.terminationGracePeriodSeconds) (int .Values.consumer.shutdownTimeoutSeconds)) }}
+{{- end }}
+{{- if le (int .Values.web.terminationGracePeriodSeconds) (int .Values.web.preStopSleepSeconds) }}
+{{- fail (printf "web.terminationGracePeriodSeconds (%d) must exceed web.preStopSleepSeconds (%d)" (int .Values.web.terminationGracePeriodSeconds) (int .Values.web.preStopSleepSeconds)) }}
+{{- end }}
+{{- if gt (int .Values.web.autoscaling.minReplicas) (int .Values.web.autoscaling.maxReplicas) }}
+{{- fail (printf "web.autoscaling.minReplicas (%d) must not exceed web.autoscaling.maxReplicas (%d)" (int .Values.web.autoscaling.minReplicas) (int .Values.web.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- if and .Values.kafka.bundled.enabled (gt (int .Values.kafka.topic.replicationFactor) 1) }}
+{{- fail (printf "kafka.topic.replicationFactor (%d) cannot exceed 1 with the bundled single-node Kafka" (int .Values.kafka.topic.replicationFactor)) }}
+{{- end }}
+{{- if not .Values.mongodb.bundled.enabled }}
+{{- if not (or .Values.mongodb.external.uri .Values.mongodb.external.existingSecret) }}
+{{- fail "mongodb.external.uri or mongodb.external.existingSecret is required when mongodb.bundled.enabled is false" }}
+{{- end }}
+{{- end }}
+{{- if include "shopping-system.kafka.tlsSecret" . }}
+{{- if ne (empty .Values.kafka.external.tls.certKey) (empty .Values.kafka.external.tls.keyKey) }}
+{{- fail "kafka.external.tls.certKey and kafka.external.tls.keyKey go together (mutual TLS needs both)" }}
+{{- end }}
+{{- end }}
+{{- if include "shopping-system.kafka.sasl" . }}
+{{- if not (or .Values.kafka.external.sasl.existingSecret (and .Values.kafka.external.sasl.username .Values.kafka.external.sasl.password)) }}
+{{- fail (printf "kafka.external.securityProtocol %s needs kafka.external.sasl.existingSecret or kafka.external.sasl.username and password" .Values.kafka.external.securityProtocol) }}
+{{- end }}
+{{- end }}
+{{- end }}
