@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shopsys.observability import HttpMetrics
@@ -11,69 +13,57 @@ class ConsumerMetrics(HttpMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry or CollectorRegistry(), "shopsys_management")
         r = self.registry
-        self.consumed = Counter(
-            "shopsys_consumer_events_consumed_total", "Messages read from Kafka.", registry=r
+
+        def counter(name: str, text: str, labels: Sequence[str] = ()) -> Counter:
+            return Counter(f"shopsys_consumer_{name}", text, labels, registry=r)
+
+        def gauge(name: str, text: str, labels: Sequence[str] = ()) -> Gauge:
+            return Gauge(f"shopsys_consumer_{name}", text, labels, registry=r)
+
+        def histogram(name: str, text: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(f"shopsys_consumer_{name}", text, buckets=buckets, registry=r)
+
+        self.consumed = counter("events_consumed_total", "Messages read from Kafka.")
+        self.written = counter("events_written_total", "Purchases inserted into MongoDB.")
+        self.duplicates = counter(
+            "duplicates_ignored_total", "Redelivered purchases that were already stored."
         )
-        self.written = Counter(
-            "shopsys_consumer_events_written_total", "Purchases inserted into MongoDB.", registry=r
+        self.cancelled = counter(
+            "purchases_cancelled_total", "Purchases marked cancelled in MongoDB."
         )
-        self.duplicates = Counter(
-            "shopsys_consumer_duplicates_ignored_total",
-            "Redelivered purchases that were already stored.",
-            registry=r,
-        )
-        self.cancelled = Counter(
-            "shopsys_consumer_purchases_cancelled_total",
-            "Purchases marked cancelled in MongoDB.",
-            registry=r,
-        )
-        self.cancellations_ignored = Counter(
-            "shopsys_consumer_cancellations_ignored_total",
+        self.cancellations_ignored = counter(
+            "cancellations_ignored_total",
             "Cancellations that changed nothing: already cancelled (a redelivery, a repeated"
             " request), or unmatched (no such purchase, or another user's).",
             ["reason"],
-            registry=r,
         )
-        self.dead_lettered = Counter(
-            "shopsys_consumer_events_dead_lettered_total",
-            "Messages sent to the dead-letter topic.",
-            registry=r,
+        self.dead_lettered = counter(
+            "events_dead_lettered_total", "Messages sent to the dead-letter topic."
         )
-        self.write_failures = Counter(
-            "shopsys_consumer_write_failures_total",
-            "Failed batch writes (retried with backoff).",
-            registry=r,
+        self.write_failures = counter(
+            "write_failures_total", "Failed batch writes (retried with backoff)."
         )
-        self.batch_size = Histogram(
-            "shopsys_consumer_batch_size",
+        self.batch_size = histogram(
+            "batch_size",
             "Messages per processed batch.",
-            buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
-            registry=r,
+            (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
         )
-        self.write_latency = Histogram(
-            "shopsys_consumer_write_duration_seconds",
+        self.write_latency = histogram(
+            "write_duration_seconds",
             "Duration of applying one batch of events to MongoDB.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=r,
+            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.commit_failures = Counter(
-            "shopsys_consumer_commit_failures_total",
-            "Offset commits that failed (the batch is redelivered, harmlessly).",
-            registry=r,
+        self.commit_failures = counter(
+            "commit_failures_total",
+            "Offset commits the broker refused; retried, and until then a crash only means a"
+            " harmless redelivery.",
         )
-        self.assigned = Gauge(
-            "shopsys_consumer_assigned_partitions",
-            "Partitions currently assigned to this consumer.",
-            registry=r,
+        self.assigned = gauge(
+            "assigned_partitions", "Partitions currently assigned to this consumer."
         )
-        self.paused = Gauge(
-            "shopsys_consumer_paused",
-            "1 while writes fail and the assigned partitions are paused.",
-            registry=r,
-        )
-        self.lag = Gauge(
-            "shopsys_consumer_lag_messages",
+        self.paused = gauge("paused", "1 while writes fail and the assigned partitions are paused.")
+        self.lag = gauge(
+            "lag_messages",
             "Consumer lag per assigned partition: high watermark minus committed offset.",
             ["topic", "partition"],
-            registry=r,
         )

@@ -15,26 +15,25 @@ from shopsys.web.management_client import ManagementReader
 class WebMetrics(HttpMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__(registry or CollectorRegistry(), "shopsys_web")
+        r = self.registry
         self.events_produced = Counter(
-            "shopsys_web_events_produced_total",
-            "Purchase events acknowledged by Kafka.",
-            registry=self.registry,
+            "shopsys_web_events_produced_total", "Events acknowledged by Kafka.", registry=r
         )
         self.events_failed = Counter(
             "shopsys_web_events_failed_total",
-            "Purchase events Kafka did not acknowledge in time (answered 503).",
-            registry=self.registry,
+            "Events Kafka did not acknowledge in time (answered 503).",
+            registry=r,
         )
         self.producer_queue = Gauge(
             "shopsys_web_producer_queue_messages",
             "Messages waiting in the producer queue for a delivery report.",
-            registry=self.registry,
+            registry=r,
         )
         self.kafka_reachable = Gauge(
             "shopsys_web_kafka_reachable",
             "1 while the broker answers metadata requests for the topic (checked at most every"
             " 2 s, on scrape); readiness does not depend on it.",
-            registry=self.registry,
+            registry=r,
         )
 
 
