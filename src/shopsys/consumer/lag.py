@@ -73,6 +73,26 @@ class KafkaOffsetSource(OffsetSource):
         self._client.close()
 
 
+def partition_lag(source: OffsetSource, partitions: set[Partition]) -> dict[Partition, int]:
+    """High watermark minus the committed offset (the low watermark where the group never
+    committed), per partition: what KEDA's Kafka scaler computes."""
+    if not partitions:
+        return {}
+    committed = source.committed(partitions)
+    high = source.watermarks(partitions, latest=True)
+    never_committed = [p for p in partitions if committed.get(p, -1) < 0]
+    low = source.watermarks(never_committed, latest=False) if never_committed else {}
+    lag = {}
+    for partition in partitions:
+        if partition not in high:
+            continue
+        position = committed.get(partition, -1)
+        if position < 0:
+            position = low.get(partition, 0)
+        lag[partition] = max(0, high[partition] - position)
+    return lag
+
+
 class LagMonitor:
     """Publishes the lag of the partitions this consumer owns, every ``interval`` seconds."""
 
@@ -113,23 +133,7 @@ class LagMonitor:
                 logger.debug("lag refresh failed: %s", error)
 
     def refresh(self) -> None:
-        partitions = set(self._assigned())
-        if not partitions:
-            self._publish({})
-            return
-        committed = self._source.committed(partitions)
-        high = self._source.watermarks(partitions, latest=True)
-        never_committed = [p for p in partitions if committed.get(p, -1) < 0]
-        low = self._source.watermarks(never_committed, latest=False) if never_committed else {}
-        lag = {}
-        for partition in partitions:
-            if partition not in high:
-                continue
-            position = committed.get(partition, -1)
-            if position < 0:
-                position = low.get(partition, 0)
-            lag[partition] = max(0, high[partition] - position)
-        self._publish(lag)
+        self._publish(partition_lag(self._source, set(self._assigned())))
 
     def _publish(self, lag: Mapping[Partition, int]) -> None:
         with self._lock:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from pymongo.database import Database
 
+from shopsys.consumer.lag import KafkaOffsetSource, partition_lag
 from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.settings import KafkaSettings
 from tests.integration.conftest import Isolation, RunningSystem
@@ -65,21 +66,14 @@ def assert_cancelled_exactly(
     )
 
 
-def group_lag(settings: KafkaSettings, topic: str | None = None) -> int:
-    """High watermarks minus the group's committed offsets, summed over the partitions."""
-    probe = Consumer({**settings.client_config(), "group.id": settings.consumer_group})
+def group_lag(settings: KafkaSettings) -> int:
+    """The group's lag on the topic, summed over its partitions, as the consumer computes it."""
+    source = KafkaOffsetSource(settings, timeout=10)
     try:
-        name = topic or settings.topic
-        metadata = probe.list_topics(name, timeout=10)
-        partitions = [TopicPartition(name, p) for p in metadata.topics[name].partitions]
-        committed = probe.committed(partitions, timeout=10)
-        lag = 0
-        for tp in committed:
-            low, high = probe.get_watermark_offsets(tp, timeout=10, cached=False)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        partitions = {(settings.topic, p) for p in range(settings.topic_partitions)}
+        return sum(partition_lag(source, partitions).values())
     finally:
-        probe.close()
+        source.close()
 
 
 def wait_caught_up(settings: KafkaSettings, timeout: float = 30.0) -> None:
