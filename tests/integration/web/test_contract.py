@@ -12,7 +12,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from shopsys.catalog import DEFAULT_PRODUCTS
+from shopsys.events import PURCHASE_CANCELLED, PURCHASE_PLACED
 from tests.integration.conftest import Isolation, RunningSystem
+from tests.integration.consumer.checks import metric_samples
 from tests.integration.web.conftest import eventually, stored
 
 pytestmark = pytest.mark.integration
@@ -20,7 +22,9 @@ pytestmark = pytest.mark.integration
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def _kafka_message(bootstrap: str, topic: str, purchase_id: str) -> Any:
+def _kafka_message(
+    bootstrap: str, topic: str, purchase_id: str, schema: str = PURCHASE_PLACED
+) -> Any:
     """The event as it sits on the topic (read directly, without a consumer group)."""
     consumer = Consumer(
         {
@@ -37,7 +41,8 @@ def _kafka_message(bootstrap: str, topic: str, purchase_id: str) -> Any:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            if json.loads(message.value())["purchase_id"] == purchase_id:
+            value = json.loads(message.value())
+            if (value["purchase_id"], value["schema"]) == (purchase_id, schema):
                 return message
         raise AssertionError(f"purchase {purchase_id} is not on topic {topic}")
     finally:
@@ -78,6 +83,59 @@ def test_purchase_goes_through_kafka_with_its_traceparent(
     assert purchase["username"] == "Ann"
     assert purchase["product_name"] == "Mechanical keyboard"
     assert purchase["total_cents"] == 23800
+
+
+def test_a_cancellation_goes_through_kafka_after_its_purchase_and_is_stored(
+    web_client: httpx.Client,
+    kafka_bootstrap: str,
+    shared_isolation: Isolation,
+    shared_system: RunningSystem,
+    unique_user: str,
+) -> None:
+    bought = web_client.post(
+        "/api/v1/purchases", json={"user_id": unique_user, "product_id": "p-001", "quantity": 2}
+    )
+    kept = web_client.post(
+        "/api/v1/purchases", json={"user_id": unique_user, "product_id": "p-005"}
+    )
+    purchase_id = bought.json()["purchase_id"]
+    cancel = f"/api/v1/users/{unique_user}/purchases/{purchase_id}/cancel"
+
+    response = web_client.post(cancel, headers={"Idempotency-Key": "cancel-1"})
+
+    assert response.status_code == 202, response.text
+    assert response.json() == {"purchase_id": purchase_id, "status": "cancelling"}
+    message = _kafka_message(
+        kafka_bootstrap, shared_isolation.topic, purchase_id, PURCHASE_CANCELLED
+    )
+    assert message.key() == unique_user.encode()  # the purchase's partition, after it
+
+    def cancelled() -> dict[str, Any] | None:
+        purchase = stored(web_client, purchase_id)
+        return purchase if purchase and purchase["status"] == "cancelled" else None
+
+    purchase = eventually(cancelled, what="the cancelled purchase")
+    assert purchase["cancelled_at"] is not None
+    assert web_client.post(cancel).status_code == 202  # again: harmless
+    eventually(lambda: stored(web_client, kept.json()["purchase_id"]), what="the other purchase")
+    summary = httpx.get(
+        f"{shared_system.management_url}/api/v1/users/{unique_user}/summary", timeout=5
+    ).json()
+    assert summary == {
+        "user_id": unique_user,
+        "purchases": 1,
+        "cancelled": 1,
+        "total_cents": 399,
+    }
+
+    def repeat_applied() -> bool | None:
+        samples = metric_samples(
+            shared_system.management_url, "shopsys_consumer_cancellations_ignored_total"
+        )
+        return True if samples.get('{reason="already cancelled"}', 0) > 0 else None
+
+    eventually(repeat_applied, what="the second cancellation applied, changing nothing")
+    assert stored(web_client, purchase_id) == purchase, "the first cancellation stands"
 
 
 def test_idempotent_retries_store_one_purchase(web_client: httpx.Client, unique_user: str) -> None:
