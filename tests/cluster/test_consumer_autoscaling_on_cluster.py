@@ -1,5 +1,6 @@
-"""KEDA scales the chart as shipped (timing shortened by tests/cluster/values.yaml) on real lag,
-and nothing is lost or duplicated on the way out and back.
+"""KEDA scales the consumer of the chart as shipped (timing shortened by
+tests/cluster/values.yaml) on real lag, and nothing is lost or duplicated on the way out and
+back, through an upgrade at maximum scale and a pod killed mid-drain.
 
 The figures are observations written to tests/cluster/results/; the assertions are the
 invariants, with generous deadlines.
@@ -7,7 +8,6 @@ invariants, with generous deadlines.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,14 +19,11 @@ import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
 
-from . import manifests
-from .cluster import CHART, MONGODB_SECRET, VALUES, ClusterInfo, helm, setup_env, tool_env
+from .cluster import ClusterInfo, setup_env, tool_env
 from .kubectl import Kubectl
-from .load import LoadPod
 from .scaling import (
     Release,
     ScalingRecorder,
-    eventually,
     forget_purchases,
     get_json,
     is_ready,
@@ -38,6 +35,7 @@ from .scaling import (
 from .versions import REGISTRY
 
 pytestmark = pytest.mark.cluster
+
 
 BACKLOG = 20_000
 PARTITIONS = 12  # kafka.topic.partitions as shipped
@@ -252,7 +250,7 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
             ),
             ("replicas over time (s: wanted/ready)", recorder.trace()),
         ],
-        "Written by tests/cluster/test_autoscaling_on_cluster.py on the tier's one-node cluster "
+        "Written by tests/cluster/test_consumer_autoscaling_on_cluster.py on the tier's one-node cluster "
         "(2 CPUs shared by everything); chart defaults with only timing shortened "
         "(tests/cluster/values.yaml). Web is held at its 2 replicas meanwhile (KEDA's "
         "paused-replicas), so that the node's CPU requests fit the 12 consumers.",
@@ -264,147 +262,3 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     assert all(s.ready >= PARTITIONS for s in during_upgrade), recorder.trace()  # maxUnavailable 0
     assert compared >= 5, f"too few samples to compare the lag: {recorder.errors[-5:]}"
     assert not wrong, wrong[:10]
-
-
-def owners(doc: dict[str, Any]) -> list[str]:
-    return [f"{o['kind']}/{o['name']}" for o in doc["metadata"].get("ownerReferences", [])]
-
-
-FALLBACK = "shopsys-fallback"  # release and namespace of the install without KEDA
-
-
-def test_an_upgrade_from_the_fallback_hpa_to_keda_succeeds(
-    cluster: ClusterInfo, kubectl: Kubectl
-) -> None:
-    """Issue 9, item 4. A second release, installed as where KEDA is absent (keda.enabled=false
-    renders what "auto" renders without KEDA's CRDs: a plain HPA for web, fixed consumers),
-    then `helm upgrade` now that KEDA is there. The tier's KEDA stays installed: removing it
-    would disturb every other test, and the chart cannot tell the difference."""
-    image = json.loads(
-        helm(cluster, "get", "values", cluster.release, "-o", "json").stdout or "{}"
-    )["image"]
-    fullname = f"{FALLBACK}-shopping-system"
-    web = f"{fullname}-web"
-    kubectl.apply(manifests.release_namespace(FALLBACK, MONGODB_SECRET))
-
-    def install(*args: str) -> None:
-        proc = helm(
-            cluster,
-            "upgrade",
-            "--install",
-            FALLBACK,
-            str(CHART),
-            *args,
-            "--wait",
-            "--wait-for-jobs",
-            "--timeout",
-            "6m",
-            namespace=FALLBACK,
-        )
-        assert proc.returncode == 0, f"helm upgrade --install {args}:\n{proc.stderr}"
-
-    try:
-        install(
-            f"--values={VALUES}",
-            f"--set=image.repository={image['repository']}",
-            f"--set=image.tag={image['tag']}",
-            "--set=kafka.bundled.persistence.enabled=false",
-            "--set=config.mongodbDatabase=shopping_fallback",
-            "--set=keda.enabled=false",
-        )
-        assert (
-            json.loads(kubectl("-n", FALLBACK, "get", "scaledobjects", "-o", "json"))["items"] == []
-        )
-        fallback = get_json(kubectl, "-n", FALLBACK, "get", "hpa", web)
-        assert owners(fallback) == [], "the fallback HPA belongs to the release"
-
-        install("--reuse-values", "--set=keda.enabled=auto")  # KEDA's webhook must admit it
-
-        def taken_over() -> bool | None:
-            hpa = kubectl("-n", FALLBACK, "get", "hpa", web, "-o", "json", check=False)
-            return True if hpa and owners(json.loads(hpa)) == [f"ScaledObject/{web}"] else None
-
-        eventually(taken_over, timeout=120, what="the web HPA owned by KEDA's ScaledObject")
-        for name in (web, f"{fullname}-consumer"):
-            kubectl(
-                "-n",
-                FALLBACK,
-                "wait",
-                "--for=condition=Ready",
-                f"scaledobject/{name}",
-                "--timeout=120s",
-            )
-    finally:
-        helm(cluster, "uninstall", FALLBACK, "--wait", "--timeout", "3m", namespace=FALLBACK)
-        kubectl("delete", "namespace", FALLBACK, "--wait=true", timeout=300)
-
-
-HEAVY_SECONDS = 60  # the in-cluster load that drives web CPU above its target
-LIGHT_SECONDS = 180  # a trickle that keeps requests flowing through the scale-down
-
-
-def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
-) -> None:
-    """Issue 9, item 2. `shopsys load` in a Pod drives web CPU above the HPA's target; KEDA's
-    HPA adds web pods and, once the load stops, brings web back to 2. A trickle of requests
-    runs through both, and no request gets a 5xx but a 503 with Retry-After."""
-    release = Release.of(cluster)
-    ns, web = release.namespace, release.web
-    wait_for_replicas(kubectl, ns, web, 2, timeout=600)
-    # Catalog reads (web caches the catalog) and purchases; no history reads: against the
-    # tier's FerretDB (SQLite) they scan the collection and saturate it at this rate, and it
-    # is web's CPU this test is about.
-    prefix = f"webload-{uuid.uuid4().hex[:8]}"
-    users = f"--user-prefix={prefix}"
-    mix = "--mix=purchase=1,products=3"
-    with ScalingRecorder(kubectl, ns, web) as recorder:
-        light = LoadPod(kubectl, release, "--rate=10", mix, users, duration=LIGHT_SECONDS)
-        light.start()
-        light_started = recorder.elapsed()
-        heavy = LoadPod(kubectl, release, "--concurrency=64", mix, users, duration=HEAVY_SECONDS)
-        heavy.start()
-        out = recorder.until(
-            lambda s: s.replicas > 2,
-            timeout=HEAVY_SECONDS + 60,
-            what="the HPA adding web pods",
-        )
-        loaded = heavy.summary()
-        stopped = recorder.elapsed()
-        back = recorder.until(
-            lambda s: s.replicas == s.ready == 2,
-            after=stopped,
-            timeout=600,
-            what="web back at 2 replicas",
-        )
-        trickle = light.summary()
-    forget_purchases(mongodb, prefix)
-    peak = recorder.peak()
-    report = write_results(
-        "autoscaling-web",
-        "Web autoscaling on CPU",
-        [
-            (
-                "in-cluster load (64 clients, 25% purchases, 75% catalog)",
-                f"{loaded['requests_per_s']} req/s",
-            ),
-            ("time to first scale-out", f"{out.at:.0f} s"),
-            ("peak replicas (maximum 10)", str(peak)),
-            ("time back to 2 replicas (after the load)", f"{back.at - stopped:.0f} s"),
-            ("answers under load", json.dumps(loaded["statuses"])),
-            ("answers of the trickle (10 req/s throughout)", json.dumps(trickle["statuses"])),
-            ("replicas over time (s: wanted/ready)", recorder.trace()),
-        ],
-        "Written by tests/cluster/test_autoscaling_on_cluster.py; `shopsys load` runs in Pods "
-        "of the release's image in namespace shopsys-load.",
-    )
-    print("\n" + report)
-    for summary in (loaded, trickle):
-        unexpected = {
-            status: count
-            for status, count in summary["statuses"].items()
-            if not (status.startswith("2") or status in ("404", "503"))
-        }
-        assert not unexpected, f"answers other than 2xx, 404 and 503 with Retry-After: {summary}"
-    assert 2 < peak <= 10, recorder.trace()
-    assert back.at < light_started + LIGHT_SECONDS, "the trickle must run through the scale-down"
