@@ -250,8 +250,8 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
             ),
             ("replicas over time (s: wanted/ready)", recorder.trace()),
         ],
-        "Written by tests/cluster/test_consumer_autoscaling_on_cluster.py on the tier's one-node cluster "
-        "(2 CPUs shared by everything); chart defaults with only timing shortened "
+        "Written by tests/cluster/test_consumer_autoscaling_on_cluster.py on the tier's one-node "
+        "cluster (2 CPUs shared by everything); chart defaults with only timing shortened "
         "(tests/cluster/values.yaml). Web is held at its 2 replicas meanwhile (KEDA's "
         "paused-replicas), so that the node's CPU requests fit the 12 consumers.",
     )
