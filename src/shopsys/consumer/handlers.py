@@ -1,15 +1,16 @@
 """How each event type changes MongoDB: one handler per type, in one table.
 
-The loop hands over a batch in partition order; consecutive events of one type are applied
-together, in order, so a purchase and its cancellation in one batch end cancelled. Every
-handler is idempotent: the batch is applied again after a failure or a redelivery.
+The loop hands over a batch; its events are applied one type at a time, in the order of
+``HANDLERS`` (each type's events in the order they came), so a purchase and its
+cancellation in one batch end cancelled, and a batch costs one store call per event type,
+however its types interleave. Every handler is idempotent: the batch is applied again
+after a failure or a redelivery.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from itertools import groupby
 from typing import Any
 
 from shopsys.consumer.metrics import ConsumerMetrics
@@ -43,7 +44,7 @@ def cancel_purchases(
 
 
 Handler = Callable[[PurchaseStore, Sequence[Any], ConsumerMetrics], None]
-HANDLERS: dict[type[Event], Handler] = {
+HANDLERS: dict[type[Event], Handler] = {  # in the order a batch is applied
     PurchasePlaced: store_purchases,
     PurchaseCancelled: cancel_purchases,
 }
@@ -57,5 +58,7 @@ class EventApplier:
         self._metrics = metrics
 
     def apply(self, events: Sequence[Event]) -> None:
-        for kind, run in groupby(events, key=type):
-            HANDLERS[kind](self._store, list(run), self._metrics)
+        for kind, handler in HANDLERS.items():
+            of_kind = [event for event in events if type(event) is kind]
+            if of_kind:
+                handler(self._store, of_kind, self._metrics)

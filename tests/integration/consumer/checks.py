@@ -17,7 +17,7 @@ from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.settings import KafkaSettings
 from tests.integration.conftest import Isolation, RunningSystem
 
-CANCEL_EVERY = 4  # the fault tests' streams cancel every 4th purchase once it is accepted
+CANCEL_EVERY = 10  # the fault tests' streams cancel every 10th purchase once it is accepted
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def wait_until_stored(database: Database[Any], expected: int, timeout: float = 6
         time.sleep(0.25)
     time.sleep(0.5)  # anything extra (a duplicate, a stray event) would land by now
     ids = [document["_id"] for document in purchases.find({}, {"_id": 1})]
-    return Stored(ids=set(ids), count=purchases.count_documents({}))
+    return Stored(ids=set(ids), count=len(ids))  # one read: inserts may still be landing
 
 
 def assert_exactly_once(name: str, accepted: set[str], stored: Stored) -> None:
