@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from shopsys.provision import (
+from shopsys.devtools.provision import (
     FerretDBServer,
     KafkaBroker,
     Provisioned,

@@ -6,12 +6,24 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from shopsys import __version__
+from shopsys.settings import (
+    ConsumerSettings,
+    KafkaSettings,
+    LogSettings,
+    ManagementSettings,
+    MongoSettings,
+    WebSettings,
+)
 
 app = typer.Typer(
     name="shopsys",
@@ -26,27 +38,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _setting(model: type[BaseSettings], field: str, text: str, *flags: str) -> Any:
+    """A flag documented from the setting it overrides: its variable and its default."""
+    variable = f"{model.model_config.get('env_prefix', '')}{field}".upper()
+    default = model.model_fields[field].default
+    shown = "" if default is None or isinstance(default, SecretStr) else f", {default}"
+    return typer.Option(*flags, help=f"{text} (env {variable}{shown})")
+
+
 KafkaOpt = Annotated[
     str | None,
-    typer.Option(
+    _setting(
+        KafkaSettings,
+        "bootstrap_servers",
+        "Kafka bootstrap servers, host:port[,host:port]",
         "--kafka-bootstrap-servers",
-        help="Kafka bootstrap servers, host:port[,host:port] (env SHOPSYS_KAFKA_BOOTSTRAP_SERVERS)",
     ),
 ]
-TopicOpt = Annotated[
-    str | None, typer.Option("--topic", help="Purchases topic (env SHOPSYS_KAFKA_TOPIC)")
-]
+TopicOpt = Annotated[str | None, _setting(KafkaSettings, "topic", "Purchases topic", "--topic")]
 MongoOpt = Annotated[
-    str | None,
-    typer.Option("--mongodb-uri", help="MongoDB connection URI (env SHOPSYS_MONGODB_URI)"),
+    str | None, _setting(MongoSettings, "uri", "MongoDB connection URI", "--mongodb-uri")
 ]
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--mongodb-database", help="MongoDB database (env SHOPSYS_MONGODB_DATABASE)"),
+    _setting(MongoSettings, "database", "MongoDB database", "--mongodb-database"),
 ]
 LogLevelOpt = Annotated[
     str | None,
-    typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (env SHOPSYS_LOG_LEVEL)"),
+    _setting(LogSettings, "level", "DEBUG, INFO, WARNING or ERROR", "--log-level"),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Provisioning cache (env SHOPSYS_CACHE_DIR, ~/.cache/shopsys)"),
 ]
 
 
@@ -69,38 +93,42 @@ def _stop_on_sigterm(command: str) -> None:
     threading.Thread(target=wait_for_sigterm, name="sigterm", daemon=True).start()
 
 
+@contextmanager
+def _fails_as(what: str, *expected: type[Exception]) -> Iterator[None]:
+    """An expected failure of a command: its message on stderr and exit code 1, no traceback."""
+    try:
+        yield
+    except expected as error:
+        typer.echo(f"{what}: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
 def _given(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
 @app.command("serve-web")
 def serve_web(
-    host: Annotated[
-        str | None, typer.Option(help="Interface to listen on (env SHOPSYS_WEB_HOST, 0.0.0.0)")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port of the storefront API (env SHOPSYS_WEB_PORT, 8000)")
-    ] = None,
+    host: Annotated[str | None, _setting(WebSettings, "host", "Interface to listen on")] = None,
+    port: Annotated[int | None, _setting(WebSettings, "port", "Port of the storefront API")] = None,
     management_api_url: Annotated[
         str | None,
-        typer.Option(
-            help="Base URL of the management API for reads (env SHOPSYS_MANAGEMENT_API_URL)"
-        ),
+        _setting(ManagementSettings, "api_url", "Base URL of the management API for reads"),
     ] = None,
     kafka_bootstrap_servers: KafkaOpt = None,
     topic: TopicOpt = None,
     publish_timeout: Annotated[
         float | None,
-        typer.Option(
-            help="Seconds to wait for Kafka's ack before answering 503 "
-            "(env SHOPSYS_WEB_PUBLISH_TIMEOUT_SECONDS, 5)"
+        _setting(
+            WebSettings,
+            "publish_timeout_seconds",
+            "Seconds to wait for Kafka's ack before answering 503",
         ),
     ] = None,
     log_level: LogLevelOpt = None,
 ) -> None:
     """Run the storefront: the public HTTP API that accepts purchases and produces them to Kafka."""
     from shopsys.runners import run_web
-    from shopsys.settings import KafkaSettings, LogSettings, ManagementSettings, WebSettings
 
     run_web(
         KafkaSettings(**_given(bootstrap_servers=kafka_bootstrap_servers, topic=topic)),
@@ -113,38 +141,26 @@ def serve_web(
 @app.command("serve-consumer")
 def serve_consumer(
     host: Annotated[
-        str | None,
-        typer.Option(help="Interface of the management API (env SHOPSYS_MANAGEMENT_HOST, 0.0.0.0)"),
+        str | None, _setting(ManagementSettings, "host", "Interface of the management API")
     ] = None,
     port: Annotated[
-        int | None,
-        typer.Option(help="Port of the management API (env SHOPSYS_MANAGEMENT_PORT, 8080)"),
+        int | None, _setting(ManagementSettings, "port", "Port of the management API")
     ] = None,
     kafka_bootstrap_servers: KafkaOpt = None,
     topic: TopicOpt = None,
     consumer_group: Annotated[
-        str | None,
-        typer.Option(
-            help="Kafka consumer group (env SHOPSYS_KAFKA_CONSUMER_GROUP, shopsys-consumer)"
-        ),
+        str | None, _setting(KafkaSettings, "consumer_group", "Kafka consumer group")
     ] = None,
     mongodb_uri: MongoOpt = None,
     mongodb_database: DatabaseOpt = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Messages per MongoDB bulk write (env SHOPSYS_CONSUMER_BATCH_SIZE, 500)"),
+        _setting(ConsumerSettings, "batch_size", "Messages per MongoDB bulk write"),
     ] = None,
     log_level: LogLevelOpt = None,
 ) -> None:
     """Run the consumer: Kafka -> MongoDB, plus the internal management API in the same process."""
     from shopsys.runners import run_consumer
-    from shopsys.settings import (
-        ConsumerSettings,
-        KafkaSettings,
-        LogSettings,
-        ManagementSettings,
-        MongoSettings,
-    )
 
     run_consumer(
         KafkaSettings(
@@ -167,8 +183,7 @@ def init(
     mongodb_uri: MongoOpt = None,
     mongodb_database: DatabaseOpt = None,
     partitions: Annotated[
-        int | None,
-        typer.Option(help="Partitions of the topics (env SHOPSYS_KAFKA_TOPIC_PARTITIONS, 12)"),
+        int | None, _setting(KafkaSettings, "topic_partitions", "Partitions of the topics")
     ] = None,
     timeout: Annotated[
         float, typer.Option(help="Give up after this many seconds of Kafka/MongoDB being down")
@@ -180,9 +195,8 @@ def init(
     """Create the Kafka topics, the MongoDB indexes and the default catalog. Idempotent."""
     _stop_on_sigterm("init")
     from shopsys.initialize import InitTimeoutError, initialize
-    from shopsys.settings import KafkaSettings, MongoSettings
 
-    try:
+    with _fails_as("init failed", InitTimeoutError):
         initialize(
             KafkaSettings(
                 **_given(bootstrap_servers=kafka_bootstrap_servers, topic_partitions=partitions)
@@ -192,9 +206,6 @@ def init(
             log=typer.echo,
             seed_catalog=seed_catalog,
         )
-    except InitTimeoutError as error:
-        typer.echo(f"init failed: {error}", err=True)
-        raise typer.Exit(1) from error
 
 
 @app.command("smoke")
@@ -208,34 +219,20 @@ def smoke(
     _stop_on_sigterm("smoke")
     from shopsys.smoke import SmokeFailedError, run_smoke
 
-    try:
+    with _fails_as("smoke test FAILED", SmokeFailedError):
         run_smoke(web_url, timeout=timeout, log=typer.echo)
-    except SmokeFailedError as error:
-        typer.echo(f"smoke test FAILED: {error}", err=True)
-        raise typer.Exit(1) from error
 
 
 @app.command("provision")
 def provision(
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(help="Cache directory (env SHOPSYS_CACHE_DIR, ~/.cache/shopsys)"),
-    ] = None,
+    cache_dir: CacheDirOpt = None,
     helm: Annotated[bool, typer.Option(help="Also build the pinned helm binary")] = True,
 ) -> None:
     """Fetch and build the local Kafka, MongoDB-wire server (FerretDB) and helm into a cache."""
-    from shopsys.provision import (
-        ProvisionError,
-        ToolchainMissingError,
-        default_cache_dir,
-        provision_all,
-    )
+    from shopsys.devtools.provision import ProvisionError, default_cache_dir, provision_all
 
-    try:
+    with _fails_as("provisioning failed", ProvisionError):
         provisioned = provision_all(cache_dir or default_cache_dir(), typer.echo, include_helm=helm)
-    except (ToolchainMissingError, ProvisionError) as error:
-        typer.echo(f"provisioning failed: {error}", err=True)
-        raise typer.Exit(1) from error
     typer.echo(f"kafka={provisioned.kafka_libs}")
     typer.echo(f"ferretdb={provisioned.ferretdb}")
     if provisioned.helm is not None:
@@ -250,25 +247,18 @@ def dev(
         Path | None,
         typer.Option(help="Keep Kafka and MongoDB data here across runs (default: a temp dir)"),
     ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(help="Provisioning cache (env SHOPSYS_CACHE_DIR, ~/.cache/shopsys)"),
-    ] = None,
+    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Run the whole system on this machine without Kubernetes, until Ctrl-C or SIGTERM."""
-    from shopsys.local_system import run_local_system
-    from shopsys.provision import ProvisionError, ToolchainMissingError
+    from shopsys.devtools.local_system import run_local_system
 
-    try:
+    with _fails_as("shopsys dev failed", RuntimeError):  # ProvisionError is a RuntimeError
         run_local_system(
             web_port=web_port,
             management_port=management_port,
             data_dir=data_dir,
             cache_dir=cache_dir,
         )
-    except (ToolchainMissingError, ProvisionError, RuntimeError) as error:
-        typer.echo(f"shopsys dev failed: {error}", err=True)
-        raise typer.Exit(1) from error
 
 
 @app.command("version")

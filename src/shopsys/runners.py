@@ -8,16 +8,9 @@ from collections.abc import Callable
 import uvicorn
 from starlette.applications import Starlette
 
+from shopsys import settings
 from shopsys.kafka.producer import EventPublisher
 from shopsys.observability import configure_logging
-from shopsys.settings import (
-    ConsumerSettings,
-    KafkaSettings,
-    LogSettings,
-    ManagementSettings,
-    MongoSettings,
-    WebSettings,
-)
 
 
 def _serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> None:
@@ -39,10 +32,10 @@ def _serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> 
 
 
 def run_web(
-    kafka: KafkaSettings,
-    web: WebSettings,
-    management: ManagementSettings,
-    log: LogSettings,
+    kafka: settings.KafkaSettings,
+    web: settings.WebSettings,
+    management: settings.ManagementSettings,
+    log: settings.LogSettings,
     *,
     publisher: Callable[[], EventPublisher] | None = None,
 ) -> None:
@@ -58,11 +51,11 @@ def run_web(
 
 
 def run_consumer(
-    kafka: KafkaSettings,
-    mongo: MongoSettings,
-    management: ManagementSettings,
-    consumer: ConsumerSettings,
-    log: LogSettings,
+    kafka: settings.KafkaSettings,
+    mongo: settings.MongoSettings,
+    management: settings.ManagementSettings,
+    consumer: settings.ConsumerSettings,
+    log: settings.LogSettings,
 ) -> None:
     from shopsys.consumer.app import build_app
 

@@ -194,7 +194,7 @@ def test_consumer_scale_down_is_gentle(latest_renders: Renders) -> None:
 
 def test_kafka_trigger_version_speaks_kafka_4(latest_renders: Renders) -> None:
     """KEDA's default 1.0.0 speaks protocol versions Kafka 4 removed (KIP-896, keda#6718)."""
-    from shopsys.provision.versions import KAFKA_VERSION
+    from shopsys.devtools.provision.versions import KAFKA_VERSION
 
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     assert values["kafka"]["bundled"]["image"]["tag"] == KAFKA_VERSION, (

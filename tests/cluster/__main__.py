@@ -6,7 +6,7 @@ import signal
 import sys
 from types import FrameType
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 from .cluster import down, up
 

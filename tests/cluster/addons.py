@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 from . import images, manifests
 from .builds import ClusterBinaries

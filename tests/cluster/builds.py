@@ -15,10 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from shopsys.provision.build import BuildContext, Progress
-from shopsys.provision.cache import cached_build
-from shopsys.provision.errors import ProvisionError, ToolchainMissingError
-from shopsys.provision.toolchain import require_go
+from shopsys.devtools.errors import ProvisionError, ToolchainMissingError
+from shopsys.devtools.provision.build import BuildContext, Progress
+from shopsys.devtools.provision.cache import cached_build, cached_go_build
 
 from . import versions
 
@@ -133,8 +132,7 @@ def ensure_kubernetes(cache: Path, progress: Progress) -> Path:
     base = "-X k8s.io/component-base/version"
     ldflags = f"-s -w {base}.gitVersion={version} {base}.gitMajor=1 {base}.gitMinor={minor}"
 
-    def build(ctx: BuildContext) -> None:
-        go = require_go(purpose)
+    def build(ctx: BuildContext, go: str) -> None:
         src = ctx.out_dir / "src"
         src.mkdir()
         info = _module_info(go, "k8s.io/kubernetes", version, src)
@@ -155,15 +153,17 @@ def ensure_kubernetes(cache: Path, progress: Progress) -> Path:
         shutil.rmtree(src)
         _require_executables(bin_dir, KUBERNETES_COMMANDS)
 
-    entry = cached_build(
+    fingerprint = _fingerprint(version, ldflags, *KUBERNETES_COMMANDS)
+    entry = cached_go_build(
         cache,
-        f"kubernetes-{version}",
-        _fingerprint(version, ldflags, *KUBERNETES_COMMANDS),
+        "kubernetes",
+        version,
+        fingerprint,
         build,
         progress,
-        what=f"Kubernetes {version}",
-        start_message=f"building Kubernetes {version} with Go (first run only, ~10 min)...",
-        preflight=lambda: require_go(purpose),
+        purpose=purpose,
+        label="Kubernetes",
+        takes="~10 min",
     )
     return entry / "bin"
 
@@ -211,8 +211,7 @@ def _go_install(
 ) -> Path:
     purpose = f"build {name} {version} for the cluster tier"
 
-    def build(ctx: BuildContext) -> None:
-        go = require_go(purpose)
+    def build(ctx: BuildContext, go: str) -> None:
         ctx.run(
             [go, "install", *GO_FLAGS, package],
             label=f"building {name} {version}",
@@ -223,16 +222,8 @@ def _go_install(
             extra(ctx, go)
         _require_executables(ctx.out_dir, (binary,))
 
-    entry = cached_build(
-        cache,
-        f"{name}-{version}",
-        _fingerprint(package, *GO_FLAGS, "manifests" if extra else ""),
-        build,
-        progress,
-        what=f"{name} {version}",
-        start_message=f"building {name} {version} with Go (first run only, a few minutes)...",
-        preflight=lambda: require_go(purpose),
-    )
+    fingerprint = _fingerprint(package, *GO_FLAGS, "manifests" if extra else "")
+    entry = cached_go_build(cache, name, version, fingerprint, build, progress, purpose=purpose)
     return entry / binary
 
 
@@ -240,8 +231,7 @@ def ensure_keda(cache: Path, progress: Progress, version: str) -> Path:
     """KEDA's operator, metrics adapter and admission webhooks, and its kustomize config/."""
     purpose = f"build KEDA {version} for the cluster tier"
 
-    def build(ctx: BuildContext) -> None:
-        go = require_go(purpose)
+    def build(ctx: BuildContext, go: str) -> None:
         info = _module_info(go, KEDA_MODULE, f"v{version}", ctx.out_dir)
         src = _copy_module(info, ctx.out_dir / "src")
         outputs = []
@@ -257,15 +247,17 @@ def ensure_keda(cache: Path, progress: Progress, version: str) -> Path:
         shutil.rmtree(src)
         _require_executables(ctx.out_dir, outputs)
 
-    return cached_build(
+    fingerprint = _fingerprint(KEDA_MODULE, version, *GO_FLAGS, *KEDA_COMMANDS)
+    return cached_go_build(
         cache,
-        f"keda-{version}",
-        _fingerprint(KEDA_MODULE, version, *GO_FLAGS, *KEDA_COMMANDS),
+        "keda",
+        version,
+        fingerprint,
         build,
         progress,
-        what=f"KEDA {version}",
-        start_message=f"building KEDA {version} with Go (first run only, ~12 min)...",
-        preflight=lambda: require_go(purpose),
+        purpose=purpose,
+        label="KEDA",
+        takes="~12 min",
     )
 
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from shopsys.provision import ensure_helm
-from shopsys.provision.build import Progress, format_duration
-from shopsys.provision.cache import default_cache_dir
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
+from shopsys.devtools.provision import ensure_helm
+from shopsys.devtools.provision.build import Progress, format_duration
+from shopsys.devtools.provision.cache import default_cache_dir
 from tests.chart.chartkit import REPO_ROOT, pinned_keda_version
 
 from . import addons, daemons, images, manifests, node, processes, teardown, versions

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 from .cluster import ClusterInfo, down, is_up, layout, read_info, up
 from .kubectl import Kubectl

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 from . import processes, versions
 from .builds import ClusterBinaries

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shopsys.provision import ensure_ferretdb, ensure_kafka
-from shopsys.provision.artifacts import copy_resource
-from shopsys.provision.build import BuildContext, Progress
-from shopsys.provision.cache import cached_build
-from shopsys.provision.errors import ProvisionError
-from shopsys.provision.versions import FERRETDB_VERSION, KAFKA_VERSION
+from shopsys.devtools.errors import ProvisionError
+from shopsys.devtools.provision import ensure_ferretdb, ensure_kafka
+from shopsys.devtools.provision.artifacts import copy_resource
+from shopsys.devtools.provision.build import BuildContext, Progress
+from shopsys.devtools.provision.cache import cached_build
+from shopsys.devtools.provision.versions import FERRETDB_VERSION, KAFKA_VERSION
 
 from .builds import KEDA_COMMANDS, ClusterBinaries
 

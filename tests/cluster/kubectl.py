@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 
 class Kubectl:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 
 from . import processes, versions
 from .pki import Pki, make_pki

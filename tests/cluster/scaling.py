@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from shopsys.provision.errors import ProvisionError
-from tests.integration.web.conftest import eventually as poll
+from shopsys.devtools.errors import ProvisionError
+from tests.support.polling import eventually as poll
 
 from .cluster import ClusterInfo
 from .kubectl import Kubectl

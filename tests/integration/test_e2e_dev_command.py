@@ -15,7 +15,10 @@ import httpx
 import psutil
 import pytest
 
-from shopsys.local_system import free_port, shopsys_command
+from shopsys.devtools.ports import free_port
+from shopsys.devtools.roles import shopsys_command
+from tests.support.polling import eventually
+from tests.support.reads import stored_purchase
 
 pytestmark = pytest.mark.integration
 
@@ -82,13 +85,12 @@ def test_dev_runs_the_system_and_sigterm_stops_everything(
                 "/api/v1/purchases", json={"user_id": "dev-user", "product_id": "p-003"}
             )
             assert accepted.status_code == 202, accepted.text
-            location = accepted.headers["location"]
-            deadline = time.monotonic() + 15
-            while client.get(location).status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            stored = client.get(location)
-            assert stored.status_code == 200
-            assert stored.json()["product_id"] == "p-003"
+            purchase_id = accepted.json()["purchase_id"]
+            assert accepted.headers["location"].endswith(f"/api/v1/purchases/{purchase_id}")
+            stored = eventually(
+                lambda: stored_purchase(client, purchase_id), timeout=15, what="the purchase"
+            )
+            assert stored["product_id"] == "p-003"
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=90) == 0

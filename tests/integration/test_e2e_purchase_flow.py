@@ -10,7 +10,9 @@ import httpx
 import pytest
 from pymongo.database import Database
 
-from tests.integration.conftest import RunningSystem
+from tests.support.polling import eventually
+from tests.support.reads import stored_purchase
+from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 
@@ -47,17 +49,21 @@ def test_every_accepted_purchase_is_stored_exactly_once(
             expected.setdefault(user_id, set()).add(purchase_id)
         assert len({purchase_id for _, purchase_id in accepted}) == PURCHASES
 
-        deadline = time.monotonic() + 15
         seen: dict[str, set[str]] = {}
-        while time.monotonic() < deadline:
+
+        def every_purchase_returned() -> bool | None:
             for user_id in expected:
                 response = client.get(f"/api/v1/getAllUserBuys/{user_id}")
                 assert response.status_code == 200
                 seen[user_id] = {item["purchase_id"] for item in response.json()}
-            if seen == expected:
-                break
-            time.sleep(0.25)
-        assert seen == expected, "not every accepted purchase was returned within 15 s"
+            return True if seen == expected else None
+
+        eventually(
+            every_purchase_returned,
+            timeout=15,
+            every=0.25,
+            what="every accepted purchase returned by getAllUserBuys",
+        )
 
         history = client.get("/api/v1/getAllUserBuys/user-03").json()
         created = [item["created_at"] for item in history]
@@ -77,21 +83,18 @@ def test_paginated_history_and_read_back(running_system: RunningSystem) -> None:
             assert response.status_code == 202
             ids.append(response.json()["purchase_id"])
             time.sleep(0.01)  # distinct created_at, so newest-first order is the post order
-        location = f"/api/v1/purchases/{ids[-1]}"
-        deadline = time.monotonic() + 15
-        while client.get(location).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stored = client.get(location).json()
+        stored = eventually(
+            lambda: stored_purchase(client, ids[-1]), timeout=15, what="the last purchase"
+        )
         assert stored["total_cents"] == 5 * 1800
         assert stored["product_name"] == "Canvas tote bag"
 
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            everything = client.get("/api/v1/users/pager/purchases?limit=100").json()
-            if len(everything["items"]) == 5:
-                break
-            time.sleep(0.2)
-        assert [item["purchase_id"] for item in everything["items"]] == ids[::-1]
+        def all_five() -> list[str] | None:
+            page = client.get("/api/v1/users/pager/purchases?limit=100").json()
+            items = [item["purchase_id"] for item in page["items"]]
+            return items if len(items) == 5 else None
+
+        assert eventually(all_five, timeout=15, what="five purchases") == ids[::-1]
 
         pages: list[list[str]] = []
         params: dict[str, Any] = {"limit": 2}

@@ -18,7 +18,8 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from shopsys.provision import FerretDBServer, KafkaBroker
+from shopsys.devtools.provision import FerretDBServer, KafkaBroker
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +36,14 @@ def _create_topic(bootstrap: str, partitions: int) -> str:
         [NewTopic(topic, num_partitions=partitions, replication_factor=1)], operation_timeout=30
     )
     futures[topic].result(timeout=60)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # wait until every partition has a leader
+
+    def every_partition_led() -> bool | None:
         parts = admin.list_topics(topic, timeout=10).topics[topic].partitions
-        if len(parts) == partitions and all(p.leader >= 0 for p in parts.values()):
-            return topic
-        time.sleep(0.2)
-    raise AssertionError(f"topic {topic} has no leaders")
+        led = len(parts) == partitions and all(p.leader >= 0 for p in parts.values())
+        return True if led else None
+
+    eventually(every_partition_led, timeout=30, what=f"a leader for every partition of {topic}")
+    return topic
 
 
 def _produce(bootstrap: str, topic: str, messages: list[tuple[str, str]]) -> None:

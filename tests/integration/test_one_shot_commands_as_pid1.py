@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shopsys.local_system import free_port
+from shopsys.devtools.ports import free_port
+from tests.support.polling import eventually
 
 SHOPSYS = Path(sys.executable).with_name("shopsys")
 
@@ -28,15 +29,19 @@ def _as_pid1(argv: list[str]) -> tuple[subprocess.Popen[bytes], psutil.Process]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def the_command() -> psutil.Process | None:
         children = psutil.Process(parent.pid).children()
-        if children and "shopsys" in " ".join(children[0].cmdline()):
-            time.sleep(1.5)  # past interpreter start-up: the command's own code is running
-            return parent, children[0]
-        time.sleep(0.05)
-    parent.kill()
-    pytest.fail("the command did not start under unshare")
+        started = children and "shopsys" in " ".join(children[0].cmdline())
+        return children[0] if started else None
+
+    try:
+        child = eventually(the_command, timeout=20, every=0.05, what="the command under unshare")
+    except AssertionError:
+        parent.kill()
+        raise
+    time.sleep(1.5)  # past interpreter start-up: the command's own code is running
+    return parent, child
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,10 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
+from shopsys.devtools.ports import free_port
+from shopsys.devtools.roles import role_environment, serve_role
 from shopsys.events import PurchasePlaced, decode_event, purchase_placed
 from shopsys.kafka.admin import ensure_topics
-from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.models import Product
 from shopsys.settings import KafkaSettings
 from shopsys.store import PurchaseStore, purchase_document
@@ -153,20 +154,14 @@ def _consumer_run(bench: Bench) -> ConsumerRun:
     }
     PurchaseStore(bench.mongo[bench.database]).ensure_indexes()
     purchases = bench.mongo[bench.database]["purchases"]
-    role = RoleProcess(
-        "serve-consumer",
-        ["serve-consumer", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        bench.tmp_path / "consumer.log",
-        f"http://127.0.0.1:{port}/readyz",
-    )
+    role = serve_role("consumer", port, env, bench.tmp_path / "consumer.log")
     started = time.perf_counter()
-    role.start()
+    role.launch()
     try:
         first_at, first_count, count = 0.0, 0, 0
         deadline = time.monotonic() + 600
         while count < EVENTS:
-            assert role.alive(), role.log_tail()
+            assert role.running, role.log_tail()
             assert time.monotonic() < deadline, f"only {count} of {EVENTS} stored"
             time.sleep(0.1)
             count = purchases.estimated_document_count()

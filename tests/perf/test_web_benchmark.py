@@ -28,11 +28,12 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
+from shopsys.devtools.ports import free_port
+from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
 from shopsys.initialize import initialize
 from shopsys.loadgen.endpoints import ENDPOINTS, Mix
 from shopsys.loadgen.engine import LoadPlan, run_load
 from shopsys.loadgen.stats import Summary
-from shopsys.local_system import RoleProcess, free_port, role_environment
 from shopsys.settings import KafkaSettings, MongoSettings
 
 pytestmark = pytest.mark.integration
@@ -80,9 +81,9 @@ def bench(
         "SHOPSYS_MONGODB_DATABASE": database,
         "SHOPSYS_LOG_LEVEL": "WARNING",
     }
-    consumer = RoleProcess(
-        "serve-consumer",
-        ["serve-consumer", "--host", "127.0.0.1", "--port", str(management_port)],
+    consumer = serve_role(
+        "consumer",
+        management_port,
         {
             **base,
             "SHOPSYS_KAFKA_TOPIC": topics["idle"],
@@ -90,20 +91,13 @@ def bench(
             "SHOPSYS_KAFKA_CONSUMER_GROUP": f"bench-{suffix}",
         },
         logs / "consumer.log",
-        f"{management_url}/readyz",
-    ).start()
+    ).launch()
     web_env = {
         **base,
         "SHOPSYS_KAFKA_TOPIC": topics["bench"],
         "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "300",
     }
-    web = RoleProcess(
-        "serve-web",
-        ["serve-web", "--host", "127.0.0.1", "--port", str(web_port)],
-        web_env,
-        logs / "web.log",
-        f"http://127.0.0.1:{web_port}/readyz",
-    ).start()
+    web = serve_role("web", web_port, web_env, logs / "web.log").launch()
     baseline = RoleProcess(
         "baseline-web",
         ["-m", "tests.perf.baseline_web"],
@@ -116,7 +110,7 @@ def bench(
         logs / "baseline-web.log",
         f"http://127.0.0.1:{baseline_port}/readyz",
         command=[sys.executable],
-    ).start()
+    ).launch()
     try:
         consumer.wait_ready()
         web.wait_ready()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shopsys.provision.errors import ProvisionError
+from shopsys.devtools.errors import ProvisionError
 from tests.cluster.builds import kubernetes_go_mod
 from tests.cluster.images import debian_mirror
 from tests.cluster.teardown import cgroup_dirs

@@ -1,4 +1,4 @@
-"""Unit tests for the pure parts of shopsys.provision (no real servers here)."""
+"""Unit tests for the pure parts of shopsys.devtools.provision (no real servers here)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from shopsys.provision import (
+from shopsys.devtools.ports import free_port
+from shopsys.devtools.provision import (
     FerretDBServer,
     ProvisionError,
     ServerStartError,
@@ -20,19 +22,22 @@ from shopsys.provision import (
     ensure_helm,
     ensure_kafka,
 )
-from shopsys.provision.artifacts import render_pom
-from shopsys.provision.build import BuildContext, format_duration, run_step
-from shopsys.provision.cache import MARKER, cached_build, is_complete
-from shopsys.provision.kafka_broker import KafkaBroker, kafka_server_properties, new_cluster_id
-from shopsys.provision.process import free_port
-from shopsys.provision.toolchain import (
+from shopsys.devtools.provision.artifacts import render_pom
+from shopsys.devtools.provision.build import BuildContext, format_duration, run_step
+from shopsys.devtools.provision.cache import MARKER, cached_build, is_complete
+from shopsys.devtools.provision.kafka_broker import (
+    KafkaBroker,
+    kafka_server_properties,
+    new_cluster_id,
+)
+from shopsys.devtools.provision.toolchain import (
     parse_go_version,
     parse_java_major,
     require_go,
     require_java,
     require_maven,
 )
-from shopsys.provision.versions import KAFKA_VERSION, SLF4J_VERSION
+from shopsys.devtools.provision.versions import KAFKA_VERSION, SLF4J_VERSION
 
 
 def _props(text: str) -> dict[str, str]:
@@ -254,7 +259,8 @@ def test_cached_build_replaces_incomplete_or_outdated(tmp_path: Path) -> None:
 
 def test_warm_ensure_needs_no_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With complete entries, ensure_* only checks markers (no java/mvn/go, well under 1 s)."""
-    import shopsys.provision.artifacts as artifacts
+    import shopsys.devtools.provision.artifacts as artifacts
+    import shopsys.devtools.provision.cache as cache_module
 
     cache = tmp_path / "cache"
 
@@ -262,14 +268,15 @@ def test_warm_ensure_needs_no_toolchain(tmp_path: Path, monkeypatch: pytest.Monk
     def fake_build(ctx: BuildContext) -> None:
         (ctx.out_dir / "libs").mkdir()
 
+    def fake_cached_build(
+        cache_dir: Path, name: str, fp: str, _build: Any, progress: Any, **kw: Any
+    ) -> Path:
+        return cached_build(cache_dir, name, fp, fake_build, progress, **kw)
+
     monkeypatch.setattr(artifacts, "require_maven", lambda *_a, **_k: "mvn")
-    monkeypatch.setattr(artifacts, "require_go", lambda *_a, **_k: "go")
-    monkeypatch.setattr(
-        "shopsys.provision.artifacts.cached_build",
-        lambda cache_dir, name, fp, _build, progress, **kw: cached_build(
-            cache_dir, name, fp, fake_build, progress, **kw
-        ),
-    )
+    monkeypatch.setattr(cache_module, "require_go", lambda *_a, **_k: "go")
+    monkeypatch.setattr(artifacts, "cached_build", fake_cached_build)
+    monkeypatch.setattr(cache_module, "cached_build", fake_cached_build)
     for ensure in (ensure_kafka, ensure_ferretdb, ensure_helm):
         ensure(cache)
     monkeypatch.undo()
@@ -284,7 +291,7 @@ def test_warm_ensure_needs_no_toolchain(tmp_path: Path, monkeypatch: pytest.Monk
 def test_package_data_present() -> None:
     from importlib import resources
 
-    root = resources.files("shopsys.provision")
+    root = resources.files("shopsys.devtools.provision")
     for parts in (
         ("ferretdb_wrapper", "main.go"),
         ("ferretdb_wrapper", "go.mod"),

@@ -30,6 +30,9 @@ class Poison:
     message: Message
     reason: str
 
+    def __str__(self) -> str:
+        return f"partition {self.message.partition()} offset {self.message.offset()}: {self.reason}"
+
 
 def provenance_headers(item: Poison, *, source_topic: str, group: str) -> Headers:
     message = item.message

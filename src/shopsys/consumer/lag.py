@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Gauge
@@ -93,25 +94,18 @@ def partition_lag(source: OffsetSource, partitions: set[Partition]) -> dict[Part
     return lag
 
 
+@dataclass(eq=False)
 class LagMonitor:
     """Publishes the lag of the partitions this consumer owns, every ``interval`` seconds."""
 
-    def __init__(
-        self,
-        source: OffsetSource,
-        gauge: Gauge,
-        assigned: Callable[[], set[Partition]],
-        *,
-        interval: float = 5.0,
-    ) -> None:
-        self._source = source
-        self._gauge = gauge
-        self._assigned = assigned
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.lag: dict[Partition, int] = {}
+    source: OffsetSource
+    gauge: Gauge
+    assigned: Callable[[], set[Partition]]
+    interval: float = field(default=5.0, kw_only=True)
+    lag: dict[Partition, int] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="consumer-lag", daemon=True)
@@ -120,29 +114,29 @@ class LagMonitor:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(self._interval + 1)
+            self._thread.join(self.interval + 1)
             if self._thread.is_alive():
                 return  # still inside a request: closing the client under it is unsafe
-        self._source.close()
+        self.source.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self.interval):
             try:
                 self.refresh()
             except (KafkaException, RuntimeError, TimeoutError) as error:
                 logger.debug("lag refresh failed: %s", error)
 
     def refresh(self) -> None:
-        self._publish(partition_lag(self._source, set(self._assigned())))
+        self._publish(partition_lag(self.source, set(self.assigned())))
 
     def _publish(self, lag: Mapping[Partition, int]) -> None:
         with self._lock:
-            owned = self._assigned()  # a revoke may have happened while we asked
+            owned = self.assigned()  # a revoke may have happened while we asked
             current = {partition: value for partition, value in lag.items() if partition in owned}
             for gone in set(self.lag) - set(current):
-                self._gauge.remove(gone[0], str(gone[1]))
+                self.gauge.remove(gone[0], str(gone[1]))
             for (topic, part), value in current.items():
-                self._gauge.labels(topic, str(part)).set(value)
+                self.gauge.labels(topic, str(part)).set(value)
             self.lag = current
 
     def forget(self, partitions: Iterable[Partition]) -> None:
@@ -150,4 +144,4 @@ class LagMonitor:
         with self._lock:
             for partition in partitions:
                 if self.lag.pop(partition, None) is not None:
-                    self._gauge.remove(partition[0], str(partition[1]))
+                    self.gauge.remove(partition[0], str(partition[1]))

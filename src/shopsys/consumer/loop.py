@@ -232,12 +232,7 @@ class ConsumerLoop:
             self._dead_letters.send(batch.poison)
             self._metrics.dead_lettered.inc(len(batch.poison))
             for item in batch.poison:
-                logger.warning(
-                    "dead-lettered partition %s offset %s: %s",
-                    item.message.partition(),
-                    item.message.offset(),
-                    item.reason,
-                )
+                logger.warning("dead-lettered %s", item)
             batch.poison = []
 
     def _retry_until_done(self, first: Callable[[], object], again: Callable[[], None]) -> bool:

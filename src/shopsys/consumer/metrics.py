@@ -8,6 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shopsys.observability import HttpMetrics
 
+BATCH_SIZES = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000)
+WRITE_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 
 class ConsumerMetrics(HttpMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -25,42 +28,28 @@ class ConsumerMetrics(HttpMetrics):
 
         self.consumed = counter("events_consumed_total", "Messages read from Kafka.")
         self.written = counter("events_written_total", "Purchases inserted into MongoDB.")
-        self.duplicates = counter(
-            "duplicates_ignored_total", "Redelivered purchases that were already stored."
-        )
-        self.cancelled = counter(
-            "purchases_cancelled_total", "Purchases marked cancelled in MongoDB."
-        )
+        self.duplicates = counter("duplicates_ignored_total", "Redeliveries already stored.")
+        self.cancelled = counter("purchases_cancelled_total", "Purchases marked cancelled.")
+        self.dead_lettered = counter("events_dead_lettered_total", "Messages sent to the DLQ.")
+        self.write_failures = counter("write_failures_total", "Batch writes failed, retried.")
         self.cancellations_ignored = counter(
             "cancellations_ignored_total",
             "Cancellations that changed nothing: already cancelled (a redelivery, a repeated"
             " request), or unmatched (no such purchase, or another user's).",
             ["reason"],
         )
-        self.dead_lettered = counter(
-            "events_dead_lettered_total", "Messages sent to the dead-letter topic."
-        )
-        self.write_failures = counter(
-            "write_failures_total", "Failed batch writes (retried with backoff)."
-        )
-        self.batch_size = histogram(
-            "batch_size",
-            "Messages per processed batch.",
-            (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
-        )
-        self.write_latency = histogram(
-            "write_duration_seconds",
-            "Duration of applying one batch of events to MongoDB.",
-            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )
         self.commit_failures = counter(
             "commit_failures_total",
             "Offset commits the broker refused; retried, and until then a crash only means a"
             " harmless redelivery.",
         )
-        self.assigned = gauge(
-            "assigned_partitions", "Partitions currently assigned to this consumer."
+        self.batch_size = histogram("batch_size", "Messages per processed batch.", BATCH_SIZES)
+        self.write_latency = histogram(
+            "write_duration_seconds",
+            "Duration of applying one batch of events to MongoDB.",
+            WRITE_SECONDS,
         )
+        self.assigned = gauge("assigned_partitions", "Partitions assigned to this consumer.")
         self.paused = gauge("paused", "1 while writes fail and the assigned partitions are paused.")
         self.lag = gauge(
             "lag_messages",

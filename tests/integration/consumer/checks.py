@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,80 +11,80 @@ from confluent_kafka import KafkaException
 from pymongo.database import Database
 
 from shopsys.consumer.lag import KafkaOffsetSource, partition_lag
-from shopsys.local_system import RoleProcess, free_port, role_environment
+from shopsys.devtools.ports import free_port
+from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
 from shopsys.settings import KafkaSettings
-from tests.integration.conftest import Isolation, RunningSystem
+from tests.support.polling import eventually
+from tests.support.system import Isolation, RunningSystem
 
 CANCEL_EVERY = 10  # the fault tests' streams cancel every 10th purchase once it is accepted
 
 
-@dataclass(frozen=True)
-class Stored:
-    ids: set[str]
-    count: int
+def _ids(database: Database[Any], query: dict[str, Any]) -> set[str]:
+    return {document["_id"] for document in database["purchases"].find(query, {"_id": 1})}
 
-    def describe(self, accepted: set[str]) -> str:
-        return (
-            f"accepted(202)={len(accepted)} stored={self.count} distinct={len(self.ids)} "
-            f"missing={len(accepted - self.ids)} unexpected={len(self.ids - accepted)}"
+
+def assert_final_state(
+    name: str,
+    database: Database[Any],
+    accepted: set[str],
+    cancelled: set[str],
+    timeout: float = 60.0,
+) -> set[str]:
+    """Every purchase answered 202 is stored once, and exactly those whose cancellation was
+    answered 202 are cancelled; the stored ids. ``_id`` is the purchase id, so a purchase
+    stored twice shows up as an id that was never answered 202."""
+    purchases = database["purchases"]
+    for query, expected in (({}, accepted), ({"status": "cancelled"}, cancelled)):
+        eventually(
+            lambda query=query, expected=expected: (
+                True if purchases.count_documents(query) >= len(expected) else None
+            ),
+            timeout=timeout,
+            every=0.25,
+            what=lambda query=query, expected=expected: (
+                f"{len(expected)} documents matching {query}, "
+                f"{purchases.count_documents(query)} there"
+            ),
         )
-
-
-def wait_until_stored(database: Database[Any], expected: int, timeout: float = 60.0) -> Stored:
-    """Wait until ``expected`` purchases are stored (or time out), then read them all."""
-    purchases = database["purchases"]
-    deadline = time.monotonic() + timeout
-    while purchases.count_documents({}) < expected and time.monotonic() < deadline:
-        time.sleep(0.25)
-    time.sleep(0.5)  # anything extra (a duplicate, a stray event) would land by now
-    ids = [document["_id"] for document in purchases.find({}, {"_id": 1})]
-    return Stored(ids=set(ids), count=len(ids))  # one read: inserts may still be landing
-
-
-def assert_exactly_once(name: str, accepted: set[str], stored: Stored) -> None:
-    print(f"\n[{name}] {stored.describe(accepted)}")
-    assert stored.count == len(stored.ids), "a purchase is stored twice"
-    assert stored.ids == accepted, stored.describe(accepted)
-
-
-def assert_cancelled_exactly(
-    name: str, database: Database[Any], cancelled: set[str], timeout: float = 60.0
-) -> None:
-    """The purchases whose cancellation was answered 202 end cancelled, and no other."""
-    purchases = database["purchases"]
-    query = {"status": "cancelled"}
-    deadline = time.monotonic() + timeout
-    while purchases.count_documents(query) < len(cancelled) and time.monotonic() < deadline:
-        time.sleep(0.25)
-    time.sleep(0.5)  # a stray cancellation would land by now
-    found = {document["_id"] for document in purchases.find(query, {"_id": 1})}
-    print(f"\n[{name}] cancelled: asked {len(cancelled)}, stored {len(found)}")
-    assert found == cancelled, (
-        f"missing {len(cancelled - found)}, unexpected {len(found - cancelled)}"
+    time.sleep(0.5)  # anything extra (a stray event) would land by now
+    stored, found_cancelled = _ids(database, {}), _ids(database, {"status": "cancelled"})
+    print(
+        f"\n[{name}] accepted(202)={len(accepted)} stored={len(stored)} "
+        f"cancelled: asked {len(cancelled)}, stored {len(found_cancelled)}"
     )
+    assert stored == accepted, (
+        f"missing {len(accepted - stored)}, unexpected {len(stored - accepted)}"
+    )
+    assert found_cancelled == cancelled, (
+        f"cancellations missing {len(cancelled - found_cancelled)}, "
+        f"unexpected {len(found_cancelled - cancelled)}"
+    )
+    return stored
 
 
-def group_lag(settings: KafkaSettings) -> int:
-    """The group's lag on the topic, summed over its partitions, as the consumer computes it."""
+def group_lag(settings: KafkaSettings) -> int | None:
+    """The group's lag on the topic, summed over its partitions, as the consumer computes it;
+    None while the broker does not answer."""
     source = KafkaOffsetSource(settings, timeout=10)
     try:
         partitions = {(settings.topic, p) for p in range(settings.topic_partitions)}
         return sum(partition_lag(source, partitions).values())
+    except KafkaException:
+        return None
     finally:
         source.close()
 
 
 def wait_caught_up(settings: KafkaSettings, timeout: float = 30.0) -> None:
     """Every offset of the topic ends up committed by the group."""
-    deadline = time.monotonic() + timeout
-    lag = -1
-    while time.monotonic() < deadline:
-        with contextlib.suppress(KafkaException):
-            lag = group_lag(settings)
-            if lag == 0:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"the consumer group still lags by {lag} messages")
+    last: list[int | None] = [None]
+
+    def caught_up() -> bool | None:
+        last[0] = group_lag(settings)
+        return True if last[0] == 0 else None
+
+    eventually(caught_up, timeout=timeout, every=0.5, what=lambda: f"lag 0 (last seen {last[0]})")
 
 
 def add_consumer(
@@ -104,13 +102,7 @@ def add_consumer(
         **role_environment(kafka_bootstrap, mongodb_uri, system.management_url),
         **isolation.environment(),
     }
-    role = RoleProcess(
-        name,
-        ["serve-consumer", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        log_dir / f"{name}.log",
-        f"http://127.0.0.1:{port}/readyz",
-    )
+    role = serve_role("consumer", port, env, log_dir / f"{name}.log", name=name)
     system.extra.append(role)
     return role.start()
 

@@ -14,18 +14,17 @@ import pytest
 from pymongo.database import Database
 
 from shopsys.settings import KafkaSettings
-from tests.integration.conftest import Isolation
 from tests.integration.consumer.checks import (
     CANCEL_EVERY,
     add_consumer,
-    assert_cancelled_exactly,
-    assert_exactly_once,
+    assert_final_state,
     management_url,
     metric_samples,
     wait_caught_up,
-    wait_until_stored,
 )
 from tests.integration.consumer.streaming import PurchaseStream
+from tests.support.polling import eventually
+from tests.support.system import Isolation
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +49,16 @@ def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
                 f"{stored_before} stored"
             )
             system.consumer.start()
-            system.consumer.wait_ready(60)
-            deadline = time.monotonic() + 30
-            while purchases.count_documents({}) <= stored_before:  # it works again
-                assert time.monotonic() < deadline, "the restarted consumer stored nothing"
-                time.sleep(0.2)
+            eventually(
+                lambda before=stored_before: (
+                    True if purchases.count_documents({}) > before else None
+                ),
+                timeout=30,
+                what="the restarted consumer to store something",
+            )
         accepted = stream.join()
         print(f"\n[kill] stream: {stream.summary()}")
-        stored = wait_until_stored(mongo_database, len(accepted))
-        assert_exactly_once("kill x3", accepted, stored)
-        assert_cancelled_exactly("kill x3", mongo_database, stream.cancelled)
+        assert_final_state("kill x3", mongo_database, accepted, stream.cancelled)
         wait_caught_up(kafka_settings)
 
 
@@ -85,13 +84,11 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
             )
 
         second = consumer("consumer-b")
-        second.wait_ready(60)
         stream = PurchaseStream(
             system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
         ).start()
         stream.wait_for(PURCHASES // 3)
         third = consumer("consumer-c")  # joins: cooperative-sticky moves a few partitions
-        third.wait_ready(60)
         stream.wait_for(2 * PURCHASES // 3)
         started = time.monotonic()
         exit_code = second.stop(timeout=30)  # SIGTERM: finish the batch, commit, leave
@@ -106,18 +103,17 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
 
         accepted = stream.join()
         print(f"\n[rebalance] stream: {stream.summary()}")
-        stored = wait_until_stored(mongo_database, len(accepted))
-        assert_exactly_once("rebalance", accepted, stored)
-        assert_cancelled_exactly("rebalance", mongo_database, stream.cancelled)
+        assert_final_state("rebalance", mongo_database, accepted, stream.cancelled)
         wait_caught_up(kafka_settings)
 
         # The lag per partition is reported by whoever owns the partition, and reaches 0.
-        deadline = time.monotonic() + 20
-        while True:
-            lag: dict[str, float] = {}
+        lag: dict[str, float] = {}
+
+        def reported_lag_zero() -> bool | None:
+            lag.clear()
             for base_url in (system.management_url, management_url(third)):
                 lag.update(metric_samples(base_url, "shopsys_consumer_lag_messages"))
-            if len(lag) == kafka_settings.topic_partitions and not any(lag.values()):
-                break
-            assert time.monotonic() < deadline, f"lag per partition: {lag}"
-            time.sleep(0.5)
+            complete = len(lag) == kafka_settings.topic_partitions
+            return True if complete and not any(lag.values()) else None
+
+        eventually(reported_lag_zero, every=0.5, what=lambda: f"lag 0 per partition: {lag}")

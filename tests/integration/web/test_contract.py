@@ -13,9 +13,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.events import PURCHASE_CANCELLED, PURCHASE_PLACED
-from tests.integration.conftest import Isolation, RunningSystem
 from tests.integration.consumer.checks import metric_samples
-from tests.integration.web.conftest import eventually, stored
+from tests.support.polling import eventually
+from tests.support.reads import stored_purchase
+from tests.support.system import Isolation, RunningSystem
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +79,9 @@ def test_purchase_goes_through_kafka_with_its_traceparent(
     assert event["schema"] == "shopsys.purchase.v1"
     assert (event["unit_price_cents"], event["total_cents"]) == (11900, 23800)
 
-    purchase = eventually(lambda: stored(web_client, purchase_id), what="the stored purchase")
+    purchase = eventually(
+        lambda: stored_purchase(web_client, purchase_id), what="the stored purchase"
+    )
     assert purchase["user_id"] == unique_user
     assert purchase["username"] == "Ann"
     assert purchase["product_name"] == "Mechanical keyboard"
@@ -111,13 +114,15 @@ def test_a_cancellation_goes_through_kafka_after_its_purchase_and_is_stored(
     assert message.key() == unique_user.encode()  # the purchase's partition, after it
 
     def cancelled() -> dict[str, Any] | None:
-        purchase = stored(web_client, purchase_id)
+        purchase = stored_purchase(web_client, purchase_id)
         return purchase if purchase and purchase["status"] == "cancelled" else None
 
     purchase = eventually(cancelled, what="the cancelled purchase")
     assert purchase["cancelled_at"] is not None
     assert web_client.post(cancel).status_code == 202  # again: harmless
-    eventually(lambda: stored(web_client, kept.json()["purchase_id"]), what="the other purchase")
+    eventually(
+        lambda: stored_purchase(web_client, kept.json()["purchase_id"]), what="the other purchase"
+    )
     summary = httpx.get(
         f"{shared_system.management_url}/api/v1/users/{unique_user}/summary", timeout=5
     ).json()
@@ -135,7 +140,7 @@ def test_a_cancellation_goes_through_kafka_after_its_purchase_and_is_stored(
         return True if samples.get('{reason="already cancelled"}', 0) > 0 else None
 
     eventually(repeat_applied, what="the second cancellation applied, changing nothing")
-    assert stored(web_client, purchase_id) == purchase, "the first cancellation stands"
+    assert stored_purchase(web_client, purchase_id) == purchase, "the first cancellation stands"
 
 
 def test_idempotent_retries_store_one_purchase(web_client: httpx.Client, unique_user: str) -> None:
@@ -148,7 +153,7 @@ def test_idempotent_retries_store_one_purchase(web_client: httpx.Client, unique_
     }
     assert len(ids) == 1
     [purchase_id] = ids
-    eventually(lambda: stored(web_client, purchase_id), what="the stored purchase")
+    eventually(lambda: stored_purchase(web_client, purchase_id), what="the stored purchase")
     time.sleep(1.0)  # let any duplicate event land too
     page = web_client.get(f"/api/v1/users/{unique_user}/purchases").json()
     assert [item["purchase_id"] for item in page["items"]] == [purchase_id]
@@ -308,4 +313,4 @@ def test_metrics_count_what_happened(
     ]
     assert float(produced[0].split()[1]) >= 1
     assert "shopsys_web_producer_queue_messages" in text
-    assert shared_system.web.alive()
+    assert shared_system.web.running

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pymongo.database import Database
 
-from tests.integration.web.conftest import eventually
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

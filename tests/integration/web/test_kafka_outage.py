@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from shopsys.provision import KafkaBroker
-from tests.integration.conftest import RunningSystem
-from tests.integration.web.conftest import eventually, stored
+from shopsys.devtools.provision import KafkaBroker
+from tests.support.polling import eventually
+from tests.support.reads import stored_purchase
+from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +97,13 @@ def test_kafka_outage_is_503_within_the_bound_and_recovers(
             timeout=30,
             what="the Kafka reachability metric to recover",
         )
-        assert system.web.alive()
+        assert system.web.running
         assert system.web.process.pid == web_pid
 
         purchase_id = retried["purchase_id"]
-        eventually(lambda: stored(client, purchase_id), timeout=30, what="the retried purchase")
+        eventually(
+            lambda: stored_purchase(client, purchase_id), timeout=30, what="the retried purchase"
+        )
         time.sleep(1.0)
         history = client.get("/api/v1/users/outage-user/purchases").json()["items"]
         assert [item["purchase_id"] for item in history].count(purchase_id) == 1

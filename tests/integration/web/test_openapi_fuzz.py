@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import RunningSystem
+from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 

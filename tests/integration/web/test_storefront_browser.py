@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.integration.conftest import RunningSystem
+from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 

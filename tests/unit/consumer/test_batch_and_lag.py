@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from shopsys.consumer.batch import Batch, Partition, decode, next_offsets
 from shopsys.consumer.dead_letters import Poison, provenance_headers
 from shopsys.consumer.lag import LagMonitor, OffsetSource
+from tests.support.polling import eventually
 from tests.unit.consumer.fakes import TOPIC, event
 
 
@@ -114,9 +115,11 @@ def test_the_monitor_thread_survives_broker_errors() -> None:
         time.sleep(0.05)  # several failed refreshes, logged not raised
         offsets.fail = False
         offsets.high = {P0: 4}
-        deadline = time.monotonic() + 2
-        while monitor.lag != {P0: 4}:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(
+            lambda: True if monitor.lag == {P0: 4} else None,
+            timeout=2,
+            every=0.01,
+            what=lambda: f"lag {{P0: 4}}, last {monitor.lag}",
+        )
     finally:
         monitor.stop()

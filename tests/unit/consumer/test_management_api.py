@@ -6,7 +6,6 @@ tests/integration/consumer/test_management_api.py.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.services import ConsumerServices
 from shopsys.settings import ConsumerSettings
 from shopsys.store import CatalogStore, PurchaseStore
+from tests.support.polling import eventually
 from tests.unit.consumer.fakes import TOPIC, FakeConsumer, RecordingDeadLetters, event
 
 TOKEN = "s3cret"  # noqa: S105 - a test token
@@ -125,10 +125,12 @@ def test_a_crashed_loop_fails_liveness_and_readiness() -> None:
         )
 
     with TestClient(create_app(make_services)) as client:
-        deadline = time.monotonic() + 10
-        while client.get("/healthz").status_code != 503:
-            assert time.monotonic() < deadline, "liveness never saw the crash"
-            time.sleep(0.02)
+        eventually(
+            lambda: True if client.get("/healthz").status_code == 503 else None,
+            timeout=10,
+            every=0.02,
+            what="liveness to see the crash",
+        )
         assert "the consumer loop crashed" in client.get("/readyz").json()["problems"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,14 +14,15 @@ import uvicorn
 from typer.testing import CliRunner
 
 from shopsys.cli import app as cli
+from shopsys.devtools.ports import free_port
 from shopsys.events import PurchaseCancelled, PurchasePlaced
 from shopsys.loadgen.endpoints import MixError, parse_mix
 from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
 from shopsys.loadgen.http import Answer
 from shopsys.loadgen.stats import Recorder, format_summary, percentile
-from shopsys.local_system import free_port
 from shopsys.web.app import create_app
 from shopsys.web.services import WebServices
+from tests.support.polling import eventually
 from tests.unit.web.conftest import FakePublisher, FakeReader
 
 
@@ -46,10 +46,7 @@ def served() -> Iterator[Served]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    eventually(lambda: server.started or None, timeout=10, every=0.02, what="uvicorn to start")
     try:
         yield Served(f"http://127.0.0.1:{port}", publisher)
     finally:

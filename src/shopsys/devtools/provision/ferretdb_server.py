@@ -6,17 +6,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import ServerStartError
-from .process import HOST, ManagedServer, free_port, port_open
+from ..errors import ServerStartError
+from ..ports import HOST, free_port, port_open
+from ..process import ManagedProcess
 
 
-class FerretDBServer(ManagedServer):
+class FerretDBServer(ManagedProcess):
     """FerretDB on a free 127.0.0.1 port chosen at construction; data in `work_dir/data`."""
 
     name = "FerretDB"
 
     def __init__(self, binary: Path, work_dir: Path, *, log_level: str = "warn") -> None:
-        super().__init__(work_dir, "ferretdb.log")
+        self.work_dir = Path(work_dir).resolve()
+        super().__init__(self.work_dir / "ferretdb.log", cwd=self.work_dir)
         self.binary = Path(binary).resolve()
         self.log_level = log_level
         self.port = free_port()

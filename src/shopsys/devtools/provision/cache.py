@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import ProvisionError
 from .build import BuildContext, Progress, format_duration
-from .errors import ProvisionError
+from .toolchain import require_go
 
 CACHE_ENV = "SHOPSYS_CACHE_DIR"
 MARKER = ".complete"
@@ -107,3 +108,32 @@ def cached_build(
         failed_log.unlink(missing_ok=True)
         progress(f"{what} ready in {format_duration(time.monotonic() - started)}: {entry}")
         return entry
+
+
+def cached_go_build(
+    cache_dir: Path,
+    name: str,
+    version: str,
+    fingerprint: str,
+    build: Callable[[BuildContext, str], None],
+    progress: Progress,
+    *,
+    purpose: str,
+    label: str | None = None,
+    takes: str = "a few minutes",
+) -> Path:
+    """`cached_build` of `<cache_dir>/<name>-<version>` by a builder that gets the go binary.
+
+    `purpose` says, if Go is missing or too old, what it was needed for.
+    """
+    what = f"{label or name} {version}"
+    return cached_build(
+        cache_dir,
+        f"{name}-{version}",
+        fingerprint,
+        lambda ctx: build(ctx, require_go(purpose)),
+        progress,
+        what=what,
+        start_message=f"building {what} with Go (first run only, {takes})...",
+        preflight=lambda: require_go(purpose),
+    )

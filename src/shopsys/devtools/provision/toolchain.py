@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping
 from functools import lru_cache
 
-from .errors import ToolchainMissingError
+from ..errors import ToolchainMissingError
 from .versions import MIN_GO, MIN_JAVA_MAJOR
 
 JAVA_HINT = "install e.g. openjdk-17-jre-headless, or put a JDK 17+ first on PATH / in JAVA_HOME"

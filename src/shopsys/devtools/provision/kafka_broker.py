@@ -8,12 +8,13 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
+from ..errors import ServerStartError
+from ..ports import HOST, free_port, port_open
+from ..process import ManagedProcess
 from .artifacts import copy_resource
 from .build import no_progress, run_step
-from .errors import ServerStartError
-from .process import HOST, ManagedServer, free_port, port_open
 from .toolchain import java_version_output, require_java
 
 DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
@@ -83,7 +84,7 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-class KafkaBroker(ManagedServer):
+class KafkaBroker(ManagedProcess):
     """Kafka broker on free 127.0.0.1 ports chosen at construction; data in `work_dir/data`.
 
     The JVM runs C1-only (`-XX:TieredStopAtLevel=1`) with a class-data-sharing archive kept
@@ -102,7 +103,8 @@ class KafkaBroker(ManagedServer):
         class_data_sharing: bool = True,
         extra_properties: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(work_dir, "kafka.log")
+        self.work_dir = Path(work_dir).resolve()
+        super().__init__(self.work_dir / "kafka.log", cwd=self.work_dir)
         self.libs_dir = Path(libs_dir).resolve()
         self.jvm_options = tuple(jvm_options)
         self.class_data_sharing = class_data_sharing
@@ -195,29 +197,25 @@ class KafkaBroker(ManagedServer):
             return False
         return bool(metadata.brokers)
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0) -> Self:
         """Start (formatting the storage on first start) and wait for a metadata answer."""
         try:
-            super().start(timeout)
+            return super().start(timeout)
         finally:
             self._admin = None
 
-    def stop(self, timeout: float = 20.0) -> None:
-        graceful = self._terminate(timeout)
-        self._finish_cds_dump(graceful)
+    def _forget(self) -> None:
+        super()._forget()
+        self._finish_cds_dump()
 
-    def kill(self) -> None:
-        super().kill()
-        self._finish_cds_dump(graceful=False)
-
-    def _finish_cds_dump(self, graceful: bool) -> None:
+    def _finish_cds_dump(self) -> None:
         self._admin = None
         if self._cds_dump is None:
             return
         partial, archive = self._cds_dump
         self._cds_dump = None
         try:
-            if graceful and partial.is_file() and partial.stat().st_size > 0:
+            if self.stopped_gracefully and partial.is_file() and partial.stat().st_size > 0:
                 os.replace(partial, archive)
             else:
                 partial.unlink(missing_ok=True)

@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from ..errors import ProvisionError
 from .build import BuildContext, Progress, no_progress
-from .cache import cached_build, default_cache_dir
-from .errors import ProvisionError
-from .toolchain import require_go, require_maven
+from .cache import cached_build, cached_go_build, default_cache_dir
+from .toolchain import require_maven
 from .versions import (
     FERRETDB_VERSION,
     HELM_PACKAGE,
@@ -40,7 +40,7 @@ class Provisioned:
 
 
 def _resource(*parts: str) -> bytes:
-    return resources.files("shopsys.provision").joinpath(*parts).read_bytes()
+    return resources.files("shopsys.devtools.provision").joinpath(*parts).read_bytes()
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -117,8 +117,7 @@ def ensure_ferretdb(cache_dir: Path | None = None, progress: Progress = no_progr
     files = {name: _resource("ferretdb_wrapper", name) for name in FERRETDB_WRAPPER_FILES}
     purpose = f"build FerretDB {FERRETDB_VERSION} for the test MongoDB server (first run only)"
 
-    def build(ctx: BuildContext) -> None:
-        go = require_go(purpose)
+    def build(ctx: BuildContext, go: str) -> None:
         src = ctx.out_dir / "src"
         src.mkdir()
         for name, content in files.items():
@@ -132,17 +131,16 @@ def ensure_ferretdb(cache_dir: Path | None = None, progress: Progress = no_progr
         if not os.access(binary, os.X_OK):
             raise ProvisionError(f"go build did not produce {binary}")
 
-    entry = cached_build(
+    fingerprint = _fingerprint(FERRETDB_VERSION, *files.values())
+    entry = cached_go_build(
         cache,
-        f"ferretdb-{FERRETDB_VERSION}",
-        _fingerprint(FERRETDB_VERSION, *files.values()),
+        "ferretdb",
+        FERRETDB_VERSION,
+        fingerprint,
         build,
         progress,
-        what=f"FerretDB {FERRETDB_VERSION}",
-        start_message=(
-            f"building FerretDB {FERRETDB_VERSION} with Go (first run only, a few minutes)..."
-        ),
-        preflight=lambda: require_go(purpose),
+        purpose=purpose,
+        label="FerretDB",
     )
     return entry / FERRETDB_BINARY
 
@@ -152,8 +150,7 @@ def ensure_helm(cache_dir: Path | None = None, progress: Progress = no_progress)
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     purpose = f"build helm {HELM_VERSION} for the chart tests (first run only)"
 
-    def build(ctx: BuildContext) -> None:
-        go = require_go(purpose)
+    def build(ctx: BuildContext, go: str) -> None:
         ctx.run(
             [go, "install", f"-ldflags={HELM_LDFLAGS}", f"{HELM_PACKAGE}@{HELM_VERSION}"],
             label=f"building helm {HELM_VERSION}",
@@ -163,15 +160,9 @@ def ensure_helm(cache_dir: Path | None = None, progress: Progress = no_progress)
         if not os.access(ctx.out_dir / "helm", os.X_OK):
             raise ProvisionError(f"go install did not produce {ctx.out_dir / 'helm'}")
 
-    entry = cached_build(
-        cache,
-        f"helm-{HELM_VERSION}",
-        _fingerprint(HELM_PACKAGE, HELM_VERSION, HELM_LDFLAGS),
-        build,
-        progress,
-        what=f"helm {HELM_VERSION}",
-        start_message=f"building helm {HELM_VERSION} with Go (first run only, a few minutes)...",
-        preflight=lambda: require_go(purpose),
+    fingerprint = _fingerprint(HELM_PACKAGE, HELM_VERSION, HELM_LDFLAGS)
+    entry = cached_go_build(
+        cache, "helm", HELM_VERSION, fingerprint, build, progress, purpose=purpose
     )
     return entry / "helm"
 
@@ -193,6 +184,6 @@ def provision_all(
 def copy_resource(parts: tuple[str, ...], dest: Path) -> Path:
     """Copy a package data file (e.g. ("kafka_config", "log4j2.xml")) to `dest`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with resources.as_file(resources.files("shopsys.provision").joinpath(*parts)) as src:
+    with resources.as_file(resources.files("shopsys.devtools.provision").joinpath(*parts)) as src:
         shutil.copyfile(src, dest)
     return dest

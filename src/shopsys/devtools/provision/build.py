@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ProvisionError
+from ..errors import ProvisionError
+from ..process import kill_group, tail
 
 Progress = Callable[[str], None]
 
@@ -30,24 +29,6 @@ def format_duration(seconds: float) -> str:
     if total < 60:
         return f"{seconds:.1f} s" if seconds < 10 else f"{total} s"
     return f"{total // 60} min {total % 60:02d} s"
-
-
-def tail(path: Path, lines: int = 40, start: int = 0) -> str:
-    """The last `lines` lines of a (log) file from byte offset `start`; '' if unreadable."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
-    """Signal the process group led by `pid` (started with start_new_session=True)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def run_step(

@@ -6,10 +6,10 @@ cached under `default_cache_dir()` and a warm `ensure_*` only checks a marker fi
 
 from __future__ import annotations
 
+from ..errors import ProvisionError, ServerStartError, ToolchainMissingError
 from .artifacts import Provisioned, ensure_ferretdb, ensure_helm, ensure_kafka, provision_all
 from .build import Progress
 from .cache import default_cache_dir
-from .errors import ProvisionError, ServerStartError, ToolchainMissingError
 from .ferretdb_server import FerretDBServer
 from .kafka_broker import KafkaBroker
 from .versions import FERRETDB_VERSION, HELM_VERSION, KAFKA_VERSION

@@ -1,0 +1,1 @@
+"""What every test tier shares: polling, starting a system, reading its state."""
