@@ -26,7 +26,7 @@ pytestmark = pytest.mark.cluster
 
 
 HEAVY_SECONDS = 60  # the in-cluster load that drives web CPU above its target
-LIGHT_SECONDS = 180  # a trickle that keeps requests flowing through the scale-down
+LIGHT_SECONDS = 160  # a trickle that keeps requests flowing through the scale-down
 
 
 def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(

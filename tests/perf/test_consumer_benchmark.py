@@ -7,7 +7,7 @@ printed and written to tests/perf/results/consumer.md.
 
     .venv/bin/pytest tests/perf/test_consumer_benchmark.py -s
 
-SHOPSYS_BENCH_EVENTS sets the number of events (default 100000).
+SHOPSYS_BENCH_EVENTS sets the number of events (default 50000).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from shopsys.store import PurchaseStore, purchase_document
 
 pytestmark = pytest.mark.integration
 
-EVENTS = int(os.environ.get("SHOPSYS_BENCH_EVENTS", "100000"))
+EVENTS = int(os.environ.get("SHOPSYS_BENCH_EVENTS", "50000"))
 NAIVE_SAMPLE = min(EVENTS, 3_000)
 RESULTS = Path(__file__).parent / "results" / "consumer.md"
 PRODUCTS = [Product(id=f"p-{i:03d}", name=f"Item {i}", price_cents=100 + i) for i in range(1, 7)]

@@ -28,8 +28,8 @@ from tests.support.system import Isolation
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 5_000
-RATE = 200.0  # purchases per second: a 25 s stream, long enough for the faults to land in it
+PURCHASES = 4_000
+RATE = 200.0  # purchases per second: a 20 s stream, long enough for the faults to land in it
 
 
 def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(

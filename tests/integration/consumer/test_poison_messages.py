@@ -31,7 +31,7 @@ from tests.integration.consumer.streaming import PurchaseStream
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 5_000
+PURCHASES = 4_000
 POISON = PURCHASES // 100
 LAMP = Product(id="p-001", name="Lamp", price_cents=100)
 

@@ -28,7 +28,7 @@ from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 5_000
+PURCHASES = 4_000
 RATE = 200.0
 OUTAGE_SECONDS = 10.0
 
