@@ -77,7 +77,7 @@ def test_a_node_drain_respects_the_disruption_budgets(
     wait_for_replicas(kubectl, ns, release.web, 2, timeout=180)  # after the uncordon
 
 
-OUTAGE_LOAD_SECONDS = 60
+OUTAGE_LOAD_SECONDS = 90
 # Bounded rates: the tier's FerretDB (SQLite) answers a user's history by scanning the whole
 # collection (1.6 s of CPU per read at 20,000 purchases, where MongoDB uses the chart's
 # user_timeline index), so an unbounded purchase load would make the reads measure FerretDB.
