@@ -7,8 +7,10 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ExceptionHandler
+
+from shopsys.responses import JSONResponse
 
 _CODES = {
     400: "bad_request",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TypeVar
 
@@ -33,15 +32,18 @@ async def read_json_model(request: Request, model: type[ModelT], *, max_bytes: i
         if len(body) > max_bytes:
             raise ApiError(413, f"request body is larger than {max_bytes} bytes")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise invalid("body", "the body is not valid JSON", "json_invalid") from None
-    if not isinstance(payload, dict):
-        raise invalid("body", "the body must be a JSON object", "object_type")
-    try:
-        return model.model_validate(payload)
+        return model.model_validate_json(bytes(body))  # parsed and validated in one step
     except ValidationError as error:
-        raise ApiError(422, "invalid request body", details=validation_details(error)) from None
+        raise _body_error(error) from None
+
+
+def _body_error(error: ValidationError) -> ApiError:
+    first = error.errors(include_url=False, include_input=False)[0]
+    if first["type"] == "json_invalid":
+        return invalid("body", "the body is not valid JSON", "json_invalid")
+    if first["type"] == "model_type" and not first["loc"]:
+        return invalid("body", "the body must be a JSON object", "object_type")
+    return ApiError(422, "invalid request body", details=validation_details(error))
 
 
 def _is_small_number(raw: str, max_digits: int) -> bool:

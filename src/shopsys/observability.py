@@ -13,7 +13,6 @@ from prometheus_client.exposition import generate_latest
 from pythonjsonlogger.json import JsonFormatter
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopsys.settings import LogSettings
@@ -92,7 +91,6 @@ class ObservabilityMiddleware:
         incoming = Request(scope).headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        route = _route_template(scope)
         status = 500
         started = time.perf_counter()
 
@@ -115,6 +113,7 @@ class ObservabilityMiddleware:
         finally:
             method = scope["method"]
             elapsed = time.perf_counter() - started
+            route = _route_template(scope)
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(elapsed)
             _log_access(method, scope["path"], route, status, elapsed)
@@ -142,17 +141,7 @@ def _log_access(method: str, path: str, route: str, status: int, elapsed: float)
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's path template, so metric labels stay bounded.
-
-    A path that exists but not for this method (a 405) is labelled with its template too.
-    """
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    partial = None
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-        if match == Match.PARTIAL and partial is None:
-            partial = str(getattr(route, "path", "unmatched"))
-    return partial or "unmatched"
+    """The matched route's path template, so metric labels stay bounded: Starlette's router
+    leaves the route it chose in the scope (for a 405, the route of that path)."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))

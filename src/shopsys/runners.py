@@ -21,6 +21,8 @@ def _serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> 
         log_config=None,
         access_log=False,
         lifespan="on",
+        loop="uvloop",  # the event loop and HTTP parser uvicorn itself recommends
+        http="httptools",
         timeout_graceful_shutdown=max(1, round(graceful_seconds)),
         server_header=False,
     )

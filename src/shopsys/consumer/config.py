@@ -20,4 +20,7 @@ def consumer_config(kafka: KafkaSettings) -> dict[str, Any]:
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 2_000,
         "max.poll.interval.ms": 300_000,
+        # librdkafka prefetches up to 64 MiB by default. The loop uses a few batches ahead,
+        # and the rest would only be resident memory.
+        "queued.max.messages.kbytes": 4_096,
     }

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shopsys.consumer.services import ConsumerServices
@@ -22,6 +22,7 @@ from shopsys.http_errors import (
 from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
 from shopsys.models import Product
 from shopsys.observability import metrics_response
+from shopsys.responses import JSONResponse
 from shopsys.store import InvalidCursorError
 
 

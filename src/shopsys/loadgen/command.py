@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Annotated, TextIO
 
 import typer
+import uvloop
 
 from shopsys.loadgen.endpoints import DEFAULT_MIX, ENDPOINTS, MixError, parse_mix
 from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
@@ -103,7 +103,7 @@ def load(
     )
     printer = None if quiet else _ProgressPrinter(sys.stderr, duration)
     try:
-        summary = asyncio.run(run_load(plan, on_progress=printer, stop_on_sigint=True))
+        summary = uvloop.run(run_load(plan, on_progress=printer, stop_on_sigint=True))
     except LoadError as error:
         typer.echo(f"load failed: {error}", err=True)
         raise typer.Exit(1) from None

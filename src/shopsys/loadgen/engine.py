@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import signal
 import ssl
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+import orjson
 
 from shopsys.loadgen.endpoints import Context, Endpoint, Mix
 from shopsys.loadgen.http import Connection, HttpFailure, Origin
@@ -100,7 +100,7 @@ class _Run:
         headers = list(spec.headers.items())
         body = None
         if spec.json is not None:
-            body = json.dumps(spec.json).encode()
+            body = orjson.dumps(spec.json)
             headers.append(("Content-Type", "application/json"))
         try:
             answer = await connection.request(spec.method, spec.path, body, headers)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from shopsys.responses import JSONResponse
 from shopsys.web import openapi as spec
 from shopsys.web.openapi import Operation
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from shopsys.events import Event
 from shopsys.http_errors import ApiError, invalid, purchase_not_found, unknown_product
@@ -15,6 +15,7 @@ from shopsys.http_input import cursor_query, identifier_param, int_query, read_j
 from shopsys.kafka.producer import Headers
 from shopsys.models import IDEMPOTENCY_KEY_PATTERN
 from shopsys.observability import metrics_response
+from shopsys.responses import JSONResponse
 from shopsys.web import openapi as spec
 from shopsys.web import use_cases
 from shopsys.web.bodies import BuyRequest, PurchaseRequest
