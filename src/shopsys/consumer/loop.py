@@ -5,11 +5,11 @@ in MongoDB or confirmed in the dead-letter topic. Everything else (redelivery af
 or a rebalance) is made harmless by insert-if-absent writes keyed by ``_id = purchase_id``.
 
 One batch is written (on a worker thread) while the next is polled and decoded; batches
-are committed in order, each once its write is confirmed. Rebalance callbacks run inside
-``consume()`` on the loop thread: a revoke waits for the write in flight and commits it
-while the partitions are still ours; anything unwritten is dropped for the revoked
-partitions (never committed for them) and redelivered to their new owner. A commit the
-broker refuses is retried (see ``offsets``).
+are committed in order, each once its write is confirmed, while the next one is written.
+Rebalance callbacks run inside ``consume()`` on the loop thread: a revoke waits for the
+write in flight and commits it while the partitions are still ours; anything unwritten is
+dropped for the revoked partitions (never committed for them) and redelivered to their new
+owner. A commit the broker refuses is retried (see ``offsets``).
 """
 
 from __future__ import annotations
@@ -121,14 +121,11 @@ class ConsumerLoop:
                     timeout=self._settings.batch_wait_ms / 1000,
                 )
                 self._carry = []
-                batch = self._take(received)
-                if not self._complete_in_flight():
+                if not self._settle_in_flight(self._take(received)):
                     break  # asked to stop while writes fail: nothing more is committed
                 self._offsets.retry_when_due()
-                if batch is not None:
-                    self._submit(batch)
             else:
-                self._complete_in_flight()  # stopping: finish the batch and commit it
+                self._settle_in_flight(None)  # stopping: finish the batch and commit it
         except Exception:
             self.crashed = True
             logger.exception("consumer loop failed")
@@ -205,19 +202,21 @@ class ConsumerLoop:
         self._uncommitted.append(batch)
         return batch
 
-    def _submit(self, batch: Batch) -> None:
-        self._in_flight = (batch, self._writes.submit(self._write, batch))
-
-    def _complete_in_flight(self) -> bool:
-        """Wait for the write in flight, retry it while it fails, then commit it.
-        False when asked to stop before it could be written."""
-        if self._in_flight is None:
-            return True
-        batch, future = self._in_flight
-        if not self._retry_until_done(future.result, lambda: self._write(batch)):
-            return False
-        self._in_flight = None
-        self._commit(batch)
+    def _settle_in_flight(self, following: Batch | None) -> bool:
+        """Wait for the write in flight (retried while it fails), start writing
+        ``following``, then commit the finished batch: the commit's round trip overlaps the
+        next write instead of delaying it. False when asked to stop before the write in
+        flight was done."""
+        finished = self._in_flight
+        if finished is not None:
+            batch, future = finished
+            if not self._retry_until_done(future.result, lambda: self._write(batch)):
+                return False
+            self._in_flight = None
+        if following is not None:
+            self._in_flight = (following, self._writes.submit(self._write, following))
+        if finished is not None:
+            self._commit(finished[0])
         return True
 
     def _write(self, batch: Batch) -> None:

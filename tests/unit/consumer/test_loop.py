@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -183,6 +184,35 @@ def test_stop_while_mongodb_is_down_commits_nothing_and_closes() -> None:
     assert harness.stored_ids() == set()
     assert harness.consumer.closed
     assert harness.loop.closed.is_set()
+
+
+def test_a_commit_covers_only_stored_events_and_overlaps_the_next_write() -> None:
+    harness = Harness(partitions=1)
+    events = [event() for _ in range(12)]  # three batches of 4
+    for purchase in events:
+        harness.consumer.append_event(purchase, partition=0)
+    writes_started = [threading.Event() for _ in range(3)]
+    commit = harness.consumer.commit
+    committed: list[int] = []
+
+    def commit_after_checking(*, offsets: Any, asynchronous: bool = True) -> None:
+        (offset,) = (tp.offset for tp in offsets)
+        assert {str(e.purchase_id) for e in events[:offset]} <= harness.stored_ids()
+        if offset < len(events):  # the next batch's write is already under way
+            assert writes_started[offset // 4].wait(5), "the commit held up the next write"
+        committed.append(offset)
+        commit(offsets=offsets, asynchronous=asynchronous)
+
+    def count_write() -> None:
+        next(started for started in writes_started if not started.is_set()).set()
+
+    harness.consumer.commit = commit_after_checking  # type: ignore[method-assign]
+    harness.store.before_write = count_write
+
+    harness.loop.run()
+
+    assert committed == [4, 8, 12]
+    assert harness.stored_ids() == {str(purchase.purchase_id) for purchase in events}
 
 
 def test_stop_during_a_write_finishes_the_batch_and_commits_it() -> None:
