@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import shopsys.devtools.provision.cache as cache_module
 from shopsys.devtools.ports import free_port
 from shopsys.devtools.provision import (
     FerretDBServer,
@@ -24,7 +25,7 @@ from shopsys.devtools.provision import (
 )
 from shopsys.devtools.provision.artifacts import render_pom
 from shopsys.devtools.provision.build import BuildContext, format_duration, run_step
-from shopsys.devtools.provision.cache import MARKER, cached_build, is_complete
+from shopsys.devtools.provision.cache import MARKER, cached_build, cached_go_build, is_complete
 from shopsys.devtools.provision.kafka_broker import (
     KafkaBroker,
     kafka_server_properties,
@@ -260,7 +261,6 @@ def test_cached_build_replaces_incomplete_or_outdated(tmp_path: Path) -> None:
 def test_warm_ensure_needs_no_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With complete entries, ensure_* only checks markers (no java/mvn/go, well under 1 s)."""
     import shopsys.devtools.provision.artifacts as artifacts
-    import shopsys.devtools.provision.cache as cache_module
 
     cache = tmp_path / "cache"
 
@@ -286,6 +286,20 @@ def test_warm_ensure_needs_no_toolchain(tmp_path: Path, monkeypatch: pytest.Monk
     assert ensure_ferretdb(cache).name == "ferretdb-sqlite"
     assert ensure_helm(cache).name == "helm"
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_go_build_runs_its_steps_with_the_go_build_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "require_go", lambda *_a, **_k: "go")
+    seen = tmp_path / "seen"
+
+    def build(ctx: BuildContext, _go: str) -> None:
+        ctx.run(["sh", "-c", f'echo "$GOGC $OWN" > {seen}'], label="probe", env={"OWN": "x"})
+
+    cached_go_build(tmp_path / "cache", "probe", "1", "fp", build, lambda _m: None, purpose="t")
+
+    assert seen.read_text().split() == [cache_module.GO_BUILD_ENV["GOGC"], "x"]
 
 
 def test_package_data_present() -> None:

@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ProvisionError
@@ -96,11 +96,13 @@ def run_step(
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a builder gets: a fresh temp dir to fill, a log file and the progress callback."""
+    """What a builder gets: a fresh temp dir to fill, a log file, the progress callback, and
+    variables every step it runs gets (a step's own ``env`` goes on top)."""
 
     out_dir: Path
     log_path: Path
     progress: Progress
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def run(
         self,
@@ -110,4 +112,11 @@ class BuildContext:
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        run_step(cmd, label=label, log_path=self.log_path, progress=self.progress, cwd=cwd, env=env)
+        run_step(
+            cmd,
+            label=label,
+            log_path=self.log_path,
+            progress=self.progress,
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+        )

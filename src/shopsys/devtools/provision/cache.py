@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -17,6 +18,9 @@ from .build import BuildContext, Progress, format_duration
 from .toolchain import require_go
 
 CACHE_ENV = "SHOPSYS_CACHE_DIR"
+# The Go compiler collects its garbage a quarter as often: cold builds of kube-router on 2
+# cores took 156 and 179 s against 177 and 190 s. Memory is not what these builds lack.
+GO_BUILD_ENV = {"GOGC": "400"}
 MARKER = ".complete"
 BUILD_LOG = "build.log"
 
@@ -122,7 +126,8 @@ def cached_go_build(
     label: str | None = None,
     takes: str = "a few minutes",
 ) -> Path:
-    """`cached_build` of `<cache_dir>/<name>-<version>` by a builder that gets the go binary.
+    """`cached_build` of `<cache_dir>/<name>-<version>` by a builder that gets the go binary;
+    every step it runs gets `GO_BUILD_ENV`.
 
     `purpose` says, if Go is missing or too old, what it was needed for.
     """
@@ -131,7 +136,7 @@ def cached_go_build(
         cache_dir,
         f"{name}-{version}",
         fingerprint,
-        lambda ctx: build(ctx, require_go(purpose)),
+        lambda ctx: build(dataclasses.replace(ctx, env=GO_BUILD_ENV), require_go(purpose)),
         progress,
         what=what,
         start_message=f"building {what} with Go (first run only, {takes})...",
