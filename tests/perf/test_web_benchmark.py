@@ -175,17 +175,14 @@ def _run(url: str, mix: Mix, seconds: float, *, rate: float | None = None) -> Su
     return uvloop.run(run_load(plan))
 
 
-def _measure(
-    bench: Bench, server: RoleProcess, seconds: float, *, rate: float | None = None
-) -> Measured:
-    """A load run against ``server``, with the CPU it, the broker and the load generator
-    (this process) spent on it."""
+def _measure(bench: Bench, server: RoleProcess, url: str, seconds: float) -> Measured:
+    """A load run at the maximum rate against ``server`` at ``url``, with the CPU it, the
+    broker and the load generator (this process) spent on it."""
     assert server.pid is not None
-    url = bench.url if server is bench.web else bench.baseline_url
     pids = [server.pid] + ([bench.broker_pid] if bench.broker_pid else [])
     before = [process_cpu_seconds(pid) for pid in pids]
     load_before = time.process_time()
-    summary = _run(url, PURCHASE, seconds, rate=rate)
+    summary = _run(url, PURCHASE, seconds)
     load = time.process_time() - load_before
     spent = [process_cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
     per = 1e6 / max(summary.requests, 1)
@@ -227,8 +224,10 @@ def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> N
     # interleaved, so a noisy neighbour on the machine hits both alike
     runs: dict[str, list[Measured]] = {"baseline": [], "purchase": []}
     for _ in range(ROUNDS):
-        runs["baseline"].append(_measure(bench, bench.baseline, MAX_RATE_SECONDS))
-        runs["purchase"].append(_measure(bench, bench.web, MAX_RATE_SECONDS))
+        runs["baseline"].append(
+            _measure(bench, bench.baseline, bench.baseline_url, MAX_RATE_SECONDS)
+        )
+        runs["purchase"].append(_measure(bench, bench.web, bench.url, MAX_RATE_SECONDS))
     baseline_rps = sum(m.summary.requests_per_s for m in runs["baseline"]) / ROUNDS
     purchase_rps = sum(m.summary.requests_per_s for m in runs["purchase"]) / ROUNDS
     ratio = purchase_rps / baseline_rps
