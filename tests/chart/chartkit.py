@@ -1,4 +1,5 @@
-"""Helpers for the chart tests: rendering, the KEDA CRD schemas, and the tools the tests run.
+"""Helpers for the chart tests: rendering, the CRD schemas (KEDA, Prometheus Operator), and the
+tools the tests run.
 
 Nothing here skips: a missing tool is a failure with a message that says how to get it.
 """
@@ -33,6 +34,10 @@ KEDA_API = "keda.sh/v1alpha1"
 
 CHECKOV_VERSION = "3.3.30"
 KEDA_MODULE = "github.com/kedacore/keda/v2"
+MONITORING_API = "monitoring.coreos.com/v1"
+# The Prometheus Operator whose CRDs the monitoring objects are validated against.
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+PROMETHEUS_OPERATOR_VERSION = "0.93.0"
 
 
 def scenarios() -> list[str]:
@@ -95,6 +100,7 @@ def template_args(
     keda: bool,
     values: Iterable[Path] = (),
     sets: Iterable[str] = (),
+    apis: Iterable[str] = (),
 ) -> list[str | Path]:
     args: list[str | Path] = [
         helm,
@@ -106,8 +112,8 @@ def template_args(
         "--kube-version",
         kube_version,
     ]
-    if keda:
-        args += ["--api-versions", KEDA_API]
+    for api in [KEDA_API] * keda + list(apis):
+        args += ["--api-versions", api]
     for path in values:
         args += ["--values", path]
     for assignment in sets:
@@ -166,21 +172,21 @@ def container_env(docs: list[dict[str, Any]], container: Mapping[str, Any]) -> d
     return env
 
 
-# --- KEDA CRD schemas ----------------------------------------------------------------------------
+# --- CRD schemas (KEDA, Prometheus Operator) ---------------------------------------------------
 
 
 def go_binary() -> str:
     go = shutil.which("go")
     if go is None:
         pytest.fail(
-            "the Go toolchain is required (go on PATH) to fetch the KEDA CRDs"
-            " with `go mod download`"
+            "the Go toolchain is required (go on PATH) to fetch the KEDA and Prometheus Operator"
+            " CRDs with `go mod download`"
         )
     return go
 
 
-def keda_module_dir(version: str) -> Path:
-    """The KEDA Go module at `version`, downloaded into the shared cache by the module proxy."""
+def go_module_dir(module: str, version: str) -> Path:
+    """A Go module at `version`, downloaded into the shared cache by the module proxy."""
     root = cache_dir()
     env = {
         **os.environ,
@@ -190,7 +196,7 @@ def keda_module_dir(version: str) -> Path:
         "GOWORK": "off",
     }
     proc = run(
-        [go_binary(), "mod", "download", "-json", f"{KEDA_MODULE}@v{version}"],
+        [go_binary(), "mod", "download", "-json", f"{module}@v{version}"],
         cwd=root,
         env=env,
         timeout=900,
@@ -200,10 +206,12 @@ def keda_module_dir(version: str) -> Path:
     except json.JSONDecodeError:
         info = {}
     if proc.returncode != 0 or "Error" in info or "Dir" not in info:
-        pytest.fail(
-            f"go mod download {KEDA_MODULE}@v{version} failed:\n{proc.stdout}\n{proc.stderr}"
-        )
+        pytest.fail(f"go mod download {module}@v{version} failed:\n{proc.stdout}\n{proc.stderr}")
     return Path(info["Dir"])
+
+
+def keda_module_dir(version: str) -> Path:
+    return go_module_dir(KEDA_MODULE, version)
 
 
 def strict_schema(schema: Any) -> Any:
@@ -226,11 +234,19 @@ def strict_schema(schema: Any) -> Any:
     return schema
 
 
-def keda_crd_schemas(module_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> strict JSON schema, from config/crd/bases of the KEDA module."""
+class _CrdLoader(yaml.SafeLoader):
+    """YAML 1.2 reads a bare `=` as a string; PyYAML's 1.1 resolver makes it a `value` tag
+    (the Prometheus Operator's CRDs list `=` among the relabel actions)."""
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
+
+
+def crd_schemas(paths: Iterable[Path]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> strict JSON schema, for every served version of these CRD files."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted((module_dir / "config" / "crd" / "bases").glob("keda.sh_*.yaml")):
-        crd = yaml.safe_load(path.read_text())
+    for path in sorted(paths):
+        crd = yaml.load(path.read_text(), Loader=_CrdLoader)  # noqa: S506 - a SafeLoader
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if not version.get("served", True):
@@ -245,8 +261,22 @@ def keda_crd_schemas(module_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
             )
             schemas[(f"{group}/{version['name']}", kind)] = schema
     if not schemas:
-        pytest.fail(f"no KEDA CRDs found under {module_dir}/config/crd/bases")
+        pytest.fail(f"no CRDs found in {list(paths)}")
     return schemas
+
+
+def keda_crd_schemas(module_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """From config/crd/bases of the KEDA module."""
+    return crd_schemas((module_dir / "config" / "crd" / "bases").glob("keda.sh_*.yaml"))
+
+
+def prometheus_operator_crd_files() -> list[Path]:
+    """The CRDs kube-prometheus-stack installs, from the pinned prometheus-operator module."""
+    module = go_module_dir(PROMETHEUS_OPERATOR_MODULE, PROMETHEUS_OPERATOR_VERSION)
+    files = sorted((module / "example" / "prometheus-operator-crd").glob("*.yaml"))
+    if not files:
+        pytest.fail(f"no CRDs under {module}/example/prometheus-operator-crd")
+    return files
 
 
 # --- tools ---------------------------------------------------------------------------------------

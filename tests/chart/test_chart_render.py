@@ -246,7 +246,14 @@ def test_every_value_is_documented_by_a_comment_starting_with_its_name() -> None
 # --- NOTES.txt -----------------------------------------------------------------------------------
 
 
-def _render_notes(helm: Path, tmp_path: Path, *, keda: bool, sets: tuple[str, ...] = ()) -> str:
+def _render_notes(
+    helm: Path,
+    tmp_path: Path,
+    *,
+    keda: bool,
+    sets: tuple[str, ...] = (),
+    apis: tuple[str, ...] = (),
+) -> str:
     """NOTES.txt rendered through a copy of the chart that exposes it as a ConfigMap."""
     chart = tmp_path / "chart"
     shutil.copytree(CHART_DIR, chart)
@@ -255,7 +262,7 @@ def _render_notes(helm: Path, tmp_path: Path, *, keda: bool, sets: tuple[str, ..
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
         'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n'
     )
-    args = chartkit.template_args(helm, KUBE_VERSIONS[-1], keda=keda, sets=sets)
+    args = chartkit.template_args(helm, KUBE_VERSIONS[-1], keda=keda, sets=sets, apis=apis)
     args[3] = chart
     args += ["--show-only", "templates/zz-notes.yaml"]
     proc = chartkit.run(args)
@@ -277,3 +284,28 @@ def test_notes_with_keda_explain_how_to_watch_scaling(helm: Path, tmp_path: Path
     assert 'lag of group "shopsys-consumer" on topic "purchases"' in notes
     assert "get scaledobject,hpa,pods -w" in notes
     assert "helm test shopping-system" in notes
+
+
+MONITORING_ON = (
+    "monitoring.serviceMonitor.enabled=true",
+    "monitoring.prometheusRule.enabled=true",
+    "monitoring.grafanaDashboard.enabled=true",
+)
+
+
+def test_notes_say_what_monitoring_installed(helm: Path, tmp_path: Path) -> None:
+    notes = _render_notes(
+        helm, tmp_path, keda=True, sets=MONITORING_ON, apis=(chartkit.MONITORING_API,)
+    )
+    assert (
+        "ServiceMonitors (jobs shopping-system-web, shopping-system-management) and"
+        " PrometheusRule shopping-system installed." in notes
+    )
+    assert 'Grafana dashboard "shopsys / shopping-system / shopping-system"' in notes
+    assert "WARNING" not in notes
+
+
+def test_notes_warn_when_the_prometheus_operator_is_missing(helm: Path, tmp_path: Path) -> None:
+    notes = _render_notes(helm, tmp_path, keda=True, sets=MONITORING_ON)
+    assert "the Prometheus Operator's CRDs) was NOT found, so neither was" in notes
+    assert "4. Monitoring" not in _render_notes(helm, tmp_path / "off", keda=True)

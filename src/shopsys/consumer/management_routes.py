@@ -123,15 +123,24 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    services = _services(request)
-    problems = await run_in_threadpool(services.readiness_problems)
+    problems = await _readiness_problems(request)
     if problems:
         return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
+    await _readiness_problems(request)
     return metrics_response(_services(request).metrics.registry)
+
+
+async def _readiness_problems(request: Request) -> list[str]:
+    """Why the consumer is not ready (empty: ready), also kept in the ``ready`` gauge so an
+    alert sees what the readiness probe saw."""
+    services = _services(request)
+    problems = await run_in_threadpool(services.readiness_problems)
+    services.metrics.ready.set(0 if problems else 1)
+    return problems
 
 
 def management_routes() -> list[BaseRoute]:

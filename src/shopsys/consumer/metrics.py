@@ -51,6 +51,9 @@ class ConsumerMetrics(HttpMetrics):
         )
         self.assigned = gauge("assigned_partitions", "Partitions assigned to this consumer.")
         self.paused = gauge("paused", "1 while writes fail and the assigned partitions are paused.")
+        self.ready = gauge(
+            "ready", "1 when /readyz would answer ready (checked on scrape), else 0."
+        )
         self.lag = gauge(
             "lag_messages",
             "Consumer lag per assigned partition: high watermark minus committed offset.",

@@ -96,6 +96,16 @@ def test_readiness_follows_the_database_and_liveness_the_loop(
     assert client.get("/healthz").status_code == 200, "a down database is not a restart"
 
 
+def test_the_ready_gauge_follows_readiness_at_each_scrape(
+    client: TestClient, health: _Health
+) -> None:
+    assert "shopsys_consumer_ready 1.0" in client.get("/metrics").text
+    health.database_up = False
+    assert "shopsys_consumer_ready 0.0" in client.get("/metrics").text
+    health.database_up = True
+    assert "shopsys_consumer_ready 1.0" in client.get("/metrics").text
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_crashed_loop_fails_liveness_and_readiness() -> None:
     database: Any = mongomock.MongoClient()["shopping"]
