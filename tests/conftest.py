@@ -1,4 +1,5 @@
-"""Session fixtures: the real Kafka broker and MongoDB-wire server (FerretDB), and helm.
+"""Session fixtures: the real Kafka broker and MongoDB-wire server (FerretDB), helm, and the
+OpenTelemetry Collector of the tracing tests.
 
 Provisioned once (cached under $SHOPSYS_CACHE_DIR or ~/.cache/shopsys), started lazily when a
 test asks for them and stopped at session end. Set SHOPSYS_TEST_KAFKA_BOOTSTRAP /
@@ -26,6 +27,7 @@ from shopsys.devtools.provision import (
     ensure_helm,
     ensure_kafka,
 )
+from tests.support.collector import ensure_otelcol
 
 KAFKA_ENV = "SHOPSYS_TEST_KAFKA_BOOTSTRAP"
 MONGODB_ENV = "SHOPSYS_TEST_MONGODB_URI"
@@ -75,6 +77,12 @@ def kafka_libs(provision_cache_dir: Path, provision_progress: Callable[[str], No
 @pytest.fixture(scope="session")
 def ferretdb_binary(provision_cache_dir: Path, provision_progress: Callable[[str], None]) -> Path:
     return _provision(lambda: ensure_ferretdb(provision_cache_dir, provision_progress))
+
+
+@pytest.fixture(scope="session")
+def otelcol_binary(provision_cache_dir: Path, provision_progress: Callable[[str], None]) -> Path:
+    """The OpenTelemetry Collector the tracing tests export to (built on first use)."""
+    return _provision(lambda: ensure_otelcol(provision_cache_dir, provision_progress))
 
 
 @pytest.fixture(scope="session")

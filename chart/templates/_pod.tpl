@@ -54,6 +54,7 @@ env:
         name: {{ default (include "shopping-system.fullname" $ctx) $ctx.Values.management.auth.existingSecret }}
         key: {{ if $ctx.Values.management.auth.existingSecret }}{{ $ctx.Values.management.auth.existingSecretKey }}{{ else }}management-token{{ end }}
   {{- end }}
+{{- include "shopping-system.tracing.envEntries" . }}
 {{- end }}
 
 {{/* Volumes shared by the shopsys pods: a writable /tmp and the Kafka TLS material. */}}

@@ -23,6 +23,9 @@ Validation of values that the schema cannot express.
 {{- if and .Values.kafka.bundled.enabled (gt (int .Values.kafka.topic.replicationFactor) 1) }}
 {{- fail (printf "kafka.topic.replicationFactor (%d) cannot exceed 1 with the bundled single-node Kafka" (int .Values.kafka.topic.replicationFactor)) }}
 {{- end }}
+{{- if and .Values.tracing.enabled (not .Values.tracing.otlpEndpoint) }}
+{{- fail "tracing.otlpEndpoint is required when tracing.enabled is true (the collector's OTLP/HTTP base URL, e.g. http://otel-collector.observability.svc:4318)" }}
+{{- end }}
 {{- if not .Values.mongodb.bundled.enabled }}
 {{- if not (or .Values.mongodb.external.uri .Values.mongodb.external.existingSecret) }}
 {{- fail "mongodb.external.uri or mongodb.external.existingSecret is required when mongodb.bundled.enabled is false" }}

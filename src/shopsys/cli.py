@@ -129,13 +129,15 @@ def serve_web(
 ) -> None:
     """Run the storefront: the public HTTP API that accepts purchases and produces them to Kafka."""
     from shopsys.runners import run_web
+    from shopsys.tracing import TracingConfigError
 
-    run_web(
-        KafkaSettings(**_given(bootstrap_servers=kafka_bootstrap_servers, topic=topic)),
-        WebSettings(**_given(host=host, port=port, publish_timeout_seconds=publish_timeout)),
-        ManagementSettings(**_given(api_url=management_api_url)),
-        LogSettings(**_given(level=log_level)),
-    )
+    with _fails_as("serve-web", TracingConfigError):
+        run_web(
+            KafkaSettings(**_given(bootstrap_servers=kafka_bootstrap_servers, topic=topic)),
+            WebSettings(**_given(host=host, port=port, publish_timeout_seconds=publish_timeout)),
+            ManagementSettings(**_given(api_url=management_api_url)),
+            LogSettings(**_given(level=log_level)),
+        )
 
 
 @app.command("serve-consumer")
@@ -161,20 +163,22 @@ def serve_consumer(
 ) -> None:
     """Run the consumer: Kafka -> MongoDB, plus the internal management API in the same process."""
     from shopsys.runners import run_consumer
+    from shopsys.tracing import TracingConfigError
 
-    run_consumer(
-        KafkaSettings(
-            **_given(
-                bootstrap_servers=kafka_bootstrap_servers,
-                topic=topic,
-                consumer_group=consumer_group,
-            )
-        ),
-        MongoSettings(**_given(uri=mongodb_uri, database=mongodb_database)),
-        ManagementSettings(**_given(host=host, port=port)),
-        ConsumerSettings(**_given(batch_size=batch_size)),
-        LogSettings(**_given(level=log_level)),
-    )
+    with _fails_as("serve-consumer", TracingConfigError):
+        run_consumer(
+            KafkaSettings(
+                **_given(
+                    bootstrap_servers=kafka_bootstrap_servers,
+                    topic=topic,
+                    consumer_group=consumer_group,
+                )
+            ),
+            MongoSettings(**_given(uri=mongodb_uri, database=mongodb_database)),
+            ManagementSettings(**_given(host=host, port=port)),
+            ConsumerSettings(**_given(batch_size=batch_size)),
+            LogSettings(**_given(level=log_level)),
+        )
 
 
 @app.command("init")

@@ -141,6 +141,13 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
             ["consumer.pdb.maxUnavailable=1"],
             "consumer.pdb: set exactly one of minAvailable and maxUnavailable",
         ),
+        (["tracing.enabled=true"], "tracing.otlpEndpoint is required when tracing.enabled"),
+        (["tracing.protocol=grpc"], "/tracing/protocol"),  # the image has no gRPC exporter
+        (["tracing.sampler=sometimes"], "/tracing/sampler"),
+        (["tracing.samplerArg=2"], "/tracing/samplerArg"),
+        (["tracing.otlpEndpoint=collector:4318"], "/tracing/otlpEndpoint"),
+        (["tracing.extraEnv.SHOPSYS_KAFKA_TOPIC=x"], "does not match pattern '^OTEL_[A-Z0-9_]+$'"),
+        ([r"tracing.resourceAttributes.team=a\,b"], "/tracing/resourceAttributes/team"),
     ],
 )
 def test_invalid_values_fail_with_a_clear_message(

@@ -61,7 +61,7 @@ def test_secret_references_resolve(latest_renders: Renders) -> None:
                 refs += [
                     e["valueFrom"]["secretKeyRef"]
                     for e in container.get("env", [])
-                    if "valueFrom" in e
+                    if "secretKeyRef" in e.get("valueFrom", {})  # not a fieldRef
                 ]
         for auth in chartkit.by_kind(docs, "TriggerAuthentication"):
             refs += auth["spec"]["secretTargetRef"]
@@ -254,3 +254,58 @@ def test_every_shopsys_variable_is_a_real_setting(latest_renders: Renders) -> No
                     assert "SHOPSYS_KAFKA_BOOTSTRAP_SERVERS" in names, key
                 if component(doc) not in ("test", "web"):  # web never talks to MongoDB
                     assert "SHOPSYS_MONGODB_URI" in names, key
+
+
+def test_tracing_reaches_both_roles_and_only_when_enabled(latest_renders: Renders) -> None:
+    """The OTEL_* variables the chart sets are ones that turn the roles' tracing on, in the web
+    and consumer pods only; without tracing.enabled no pod gets any."""
+    from shopsys.tracing import requested_exporters
+
+    traced = RenderKey("ingress-networkpolicy-values", chartkit.KUBE_VERSIONS[-1], keda=True)
+    for key, docs in latest_renders.items():
+        for doc in ours(docs):
+            for container in containers(doc):
+                env = chartkit.container_env(docs, container)
+                otel = {name: value for name, value in env.items() if name.startswith("OTEL_")}
+                role = component(doc)
+                if key.scenario != traced.scenario or role not in ("web", "consumer"):
+                    assert otel == {}, (key, role)
+                    continue
+                assert requested_exporters(otel) == ["otlp"], (key, role)
+                assert otel["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+                    "http://otel-collector.observability.svc.cluster.local:4318"
+                )
+                assert otel["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+                assert otel["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+                assert otel["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+                assert otel["OTEL_EXPORTER_OTLP_TIMEOUT"] == "5000"
+                assert otel["OTEL_K8S_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+                assert otel["OTEL_RESOURCE_ATTRIBUTES"] == (
+                    "k8s.namespace.name=shopping-system,"
+                    f"k8s.deployment.name=shopping-system-{role},"
+                    "k8s.pod.name=$(OTEL_K8S_POD_NAME),deployment.environment.name=staging"
+                )
+                names = [entry["name"] for entry in container["env"]]
+                # $(OTEL_K8S_POD_NAME) is expanded only from a variable defined before it.
+                assert names.index("OTEL_K8S_POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+
+
+def test_with_network_policies_the_roles_may_reach_the_collector(latest_renders: Renders) -> None:
+    docs = latest_renders[
+        RenderKey("ingress-networkpolicy-values", chartkit.KUBE_VERSIONS[-1], keda=True)
+    ]
+    policies = {d["metadata"]["name"]: d for d in chartkit.by_kind(docs, "NetworkPolicy")}
+    collector = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}},
+    }
+    for name, policy in policies.items():
+        rules = [
+            rule
+            for rule in policy["spec"].get("egress", [])
+            if {"port": 4318, "protocol": "TCP"} in rule.get("ports", [])
+        ]
+        if name in ("shopping-system-web", "shopping-system-consumer"):
+            assert rules == [{"ports": [{"port": 4318, "protocol": "TCP"}], "to": [collector]}]
+        else:
+            assert rules == [], name

@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from shopsys.settings import KafkaSettings, MongoSettings
+from tests.support.collector import OtelCollector
 from tests.support.system import (
     Isolation,
     RunningSystem,
@@ -80,3 +81,14 @@ def system_factory(
 def running_system(system_factory: Any) -> Iterator[RunningSystem]:
     with system_factory() as system:
         yield system
+
+
+@pytest.fixture
+def otel_collector(otelcol_binary: Path, tmp_path: Path) -> Iterator[OtelCollector]:
+    """A real OpenTelemetry Collector of the test's own, receiving OTLP over HTTP."""
+    collector = OtelCollector(otelcol_binary, tmp_path / "otelcol")
+    try:
+        collector.start(timeout=30)
+        yield collector
+    finally:
+        collector.stop()

@@ -61,3 +61,15 @@ def test_option_help_names_the_environment_variable() -> None:
     result = runner.invoke(app, ["serve-web", "--help"], terminal_width=200)
     assert "SHOPSYS_WEB_PORT" in result.output
     assert "SHOPSYS_KAFKA_BOOTSTRAP_SERVERS" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve-web", "serve-consumer"])
+def test_a_tracing_setting_this_build_cannot_honour_stops_a_role_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.setattr(runners, "configure_logging", lambda _settings: None)  # keep pytest's
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 1
+    assert f"{command}: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf" in result.output

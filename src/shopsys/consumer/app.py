@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import pymongo
 from confluent_kafka import Consumer
@@ -26,13 +27,23 @@ from shopsys.http_errors import EXCEPTION_HANDLERS
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import ConsumerSettings, KafkaSettings, ManagementSettings, MongoSettings
 from shopsys.store import CatalogStore, Document, PurchaseStore, connect
+from shopsys.tracing import CONSUMER_SERVICE_NAME, Tracing, tracing_from_env
+
+if TYPE_CHECKING:
+    from shopsys.tracing.messaging import ConsumerTracing
 
 logger = logging.getLogger(__name__)
 PING_TIMEOUT_SECONDS = 0.8
 
 
-def create_app(make_services: Callable[[ConsumerMetrics], ConsumerServices]) -> Starlette:
-    """The management API; the services' consumer loop, if any, runs beside it in a thread."""
+def create_app(
+    make_services: Callable[[ConsumerMetrics], ConsumerServices],
+    *,
+    tracing: Tracing | None = None,
+) -> Starlette:
+    """The management API; the services' consumer loop, if any, runs beside it in a thread.
+    With ``tracing``, each request gets a server span, and the tracer provider is flushed and
+    shut down once the loop has stopped."""
     metrics = ConsumerMetrics()
 
     @contextlib.asynccontextmanager
@@ -53,14 +64,30 @@ def create_app(make_services: Callable[[ConsumerMetrics], ConsumerServices]) -> 
                 await asyncio.to_thread(thread.join, loop.shutdown_timeout)
                 if thread.is_alive():
                     logger.error("consumer loop did not stop within %.0fs", loop.shutdown_timeout)
-            services.close()
+            try:
+                services.close()
+            finally:
+                if tracing is not None:  # after the loop: its last batch's spans are ended
+                    await asyncio.to_thread(tracing.shutdown)
 
     return Starlette(
         routes=management_routes(),
-        middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
+        middleware=[
+            *_tracing_middleware(tracing),
+            Middleware(ObservabilityMiddleware, metrics=metrics),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+
+
+def _tracing_middleware(tracing: Tracing | None) -> list[Middleware]:
+    """The server span's middleware, outermost, only when tracing is on."""
+    if tracing is None:
+        return []
+    from shopsys.tracing.http import TracingMiddleware
+
+    return [Middleware(TracingMiddleware, tracer=tracing.tracer)]
 
 
 def build_app(
@@ -69,7 +96,9 @@ def build_app(
     management: ManagementSettings,
     consumer: ConsumerSettings,
 ) -> Starlette:
-    """Production wiring from settings, in order: MongoDB, the stores, the loop, the API."""
+    """Production wiring from settings and the ``OTEL_*`` environment, in order: MongoDB,
+    the stores, the loop, the API."""
+    tracing = tracing_from_env(CONSUMER_SERVICE_NAME)
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         client = connect(mongo)
@@ -83,6 +112,7 @@ def build_app(
             metrics,
             topic=kafka.topic,
             lag=KafkaOffsetSource(kafka),
+            tracing=_consumer_tracing(tracing, kafka),
         )
         return ConsumerServices(
             purchases=purchases,
@@ -94,7 +124,15 @@ def build_app(
             close=client.close,
         )
 
-    return create_app(make_services)
+    return create_app(make_services, tracing=tracing)
+
+
+def _consumer_tracing(tracing: Tracing | None, kafka: KafkaSettings) -> ConsumerTracing | None:
+    if tracing is None:
+        return None
+    from shopsys.tracing.messaging import ConsumerTracing
+
+    return ConsumerTracing(tracing.tracer, topic=kafka.topic, consumer_group=kafka.consumer_group)
 
 
 def _ping(client: MongoClient[Document]) -> None:

@@ -53,6 +53,7 @@ class Batch:
 
     messages: list[Message] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    sources: list[Message] = field(default_factory=list)  # sources[i] carried events[i]
     poison: list[Poison] = field(default_factory=list)
     revoked: set[Partition] = field(default_factory=set)  # never commit for these
 
@@ -71,6 +72,7 @@ class Batch:
                 batch.poison.append(decoded)
             else:
                 batch.events.append(decoded)
+                batch.sources.append(message)
         return batch
 
     def __len__(self) -> int:

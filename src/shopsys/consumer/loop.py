@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pymongo.errors import PyMongoError
@@ -31,6 +31,9 @@ from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.offsets import PendingOffsets
 from shopsys.events import Event
 from shopsys.settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from shopsys.tracing.messaging import ConsumerTracing
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class ConsumerLoop:
         *,
         topic: str,
         lag: OffsetSource | None = None,
+        tracing: ConsumerTracing | None = None,
     ) -> None:
         self._consumer = consumer
         self._writer = writer
@@ -62,6 +66,7 @@ class ConsumerLoop:
         self._settings = settings
         self._metrics = metrics
         self._topic = topic
+        self._tracing = tracing  # None: tracing is off, and costs one check per batch
         self._stop = threading.Event()
         self.closed = threading.Event()
         self.crashed = False
@@ -221,12 +226,25 @@ class ConsumerLoop:
 
     def _write(self, batch: Batch) -> None:
         """Store the events, dead-letter the poison; each part is cleared once done, so a
-        retry after a later failure does not repeat it."""
+        retry after a later failure does not repeat it. Traced, each attempt is one batch
+        span, and one span per event around their write."""
+        if self._tracing is None:
+            self._write_parts(batch)
+            return
+        with self._tracing.batch(batch.messages, len(batch.events)):
+            self._write_parts(batch)
+
+    def _write_parts(self, batch: Batch) -> None:
         if batch.events:
             started = time.perf_counter()
-            self._writer.apply(batch.events)
+            if self._tracing is None:
+                self._writer.apply(batch.events)
+            else:
+                with self._tracing.writes(batch.events, batch.sources):
+                    self._writer.apply(batch.events)
             self._metrics.write_latency.observe(time.perf_counter() - started)
             batch.events = []
+            batch.sources = []
         if batch.poison:
             self._dead_letters.send(batch.poison)
             self._metrics.dead_lettered.inc(len(batch.poison))

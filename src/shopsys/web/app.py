@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +15,7 @@ from shopsys.http_errors import EXCEPTION_HANDLERS
 from shopsys.kafka.producer import EventPublisher, KafkaEventPublisher
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
+from shopsys.tracing import WEB_SERVICE_NAME, Tracing, tracing_from_env
 from shopsys.web.management_client import HttpManagementReader
 from shopsys.web.openapi import Operation, build_document
 from shopsys.web.pages import page_operations, static_files
@@ -24,9 +26,12 @@ from shopsys.web.shutdown import run_before_sigterm
 logger = logging.getLogger(__name__)
 
 
-def create_app(make_services: Callable[[WebMetrics], WebServices]) -> Starlette:
+def create_app(
+    make_services: Callable[[WebMetrics], WebServices], *, tracing: Tracing | None = None
+) -> Starlette:
     """The Starlette app; ``make_services`` runs in the lifespan, once per process, with the
-    metrics the middleware also counts into."""
+    metrics the middleware also counts into. With ``tracing``, each request gets a server
+    span, and the tracer provider is flushed and shut down after the producer."""
     metrics = WebMetrics()
 
     @contextlib.asynccontextmanager
@@ -40,19 +45,35 @@ def create_app(make_services: Callable[[WebMetrics], WebServices]) -> Starlette:
         finally:
             undo_signal()
             logger.info("web role stopping: flushing the producer")
-            await services.close()
+            try:
+                await services.close()
+            finally:
+                if tracing is not None:  # after the producer: the last send spans are ended
+                    await asyncio.to_thread(tracing.shutdown)
             logger.info("web role stopped")
 
     operations = _operations()
     app = Starlette(
         routes=[*(operation.route() for operation in operations), static_files()],
-        middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
+        middleware=[
+            *_tracing_middleware(tracing),
+            Middleware(ObservabilityMiddleware, metrics=metrics),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.openapi = build_document(operations)
     app.router.redirect_slashes = False  # an unknown path is a plain JSON 404, never a redirect
     return app
+
+
+def _tracing_middleware(tracing: Tracing | None) -> list[Middleware]:
+    """The server span's middleware, outermost, only when tracing is on."""
+    if tracing is None:
+        return []
+    from shopsys.tracing.http import TracingMiddleware
+
+    return [Middleware(TracingMiddleware, tracer=tracing.tracer)]
 
 
 def _operations() -> list[Operation]:
@@ -71,15 +92,24 @@ def build_app(
     *,
     publisher: Callable[[], EventPublisher] | None = None,
 ) -> Starlette:
-    """Production wiring from settings; ``publisher`` replaces the Kafka publisher (the web
-    benchmark's baseline does, to measure everything but Kafka)."""
+    """Production wiring from settings and the ``OTEL_*`` environment; ``publisher`` replaces
+    the Kafka publisher (the web benchmark's baseline does, to measure everything but Kafka).
+    """
+    tracing = tracing_from_env(WEB_SERVICE_NAME)
 
     def make_publisher() -> EventPublisher:
         return KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds)
 
+    def traced(inner: EventPublisher) -> EventPublisher:
+        if tracing is None:
+            return inner
+        from shopsys.tracing.messaging import TracedPublisher
+
+        return TracedPublisher(inner, tracing.tracer, topic=kafka.topic)
+
     def make_services(metrics: WebMetrics) -> WebServices:
         return WebServices(
-            publisher=(publisher or make_publisher)(),
+            publisher=traced((publisher or make_publisher)()),
             reader=HttpManagementReader(
                 management.api_url,
                 timeout=management.request_timeout_seconds,
@@ -89,4 +119,4 @@ def build_app(
             metrics=metrics,
         )
 
-    return create_app(make_services)
+    return create_app(make_services, tracing=tracing)

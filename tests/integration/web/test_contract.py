@@ -4,50 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from shopsys.catalog import DEFAULT_PRODUCTS
-from shopsys.events import PURCHASE_CANCELLED, PURCHASE_PLACED
+from shopsys.events import PURCHASE_CANCELLED
 from tests.integration.consumer.checks import metric_samples
 from tests.support.polling import eventually
-from tests.support.reads import stored_purchase
+from tests.support.reads import kafka_message, stored_purchase
 from tests.support.system import Isolation, RunningSystem
 
 pytestmark = pytest.mark.integration
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-def _kafka_message(
-    bootstrap: str, topic: str, purchase_id: str, schema: str = PURCHASE_PLACED
-) -> Any:
-    """The event as it sits on the topic (read directly, without a consumer group)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"probe-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            value = json.loads(message.value())
-            if (value["purchase_id"], value["schema"]) == (purchase_id, schema):
-                return message
-        raise AssertionError(f"purchase {purchase_id} is not on topic {topic}")
-    finally:
-        consumer.close()
 
 
 def test_purchase_goes_through_kafka_with_its_traceparent(
@@ -72,7 +43,7 @@ def test_purchase_goes_through_kafka_with_its_traceparent(
     }
     assert response.headers["location"] == f"/api/v1/purchases/{purchase_id}"
 
-    message = _kafka_message(kafka_bootstrap, shared_isolation.topic, purchase_id)
+    message = kafka_message(kafka_bootstrap, shared_isolation.topic, purchase_id)
     assert message.key() == unique_user.encode()
     assert ("traceparent", TRACEPARENT.encode()) in (message.headers() or [])
     event = json.loads(message.value())
@@ -108,7 +79,7 @@ def test_a_cancellation_goes_through_kafka_after_its_purchase_and_is_stored(
 
     assert response.status_code == 202, response.text
     assert response.json() == {"purchase_id": purchase_id, "status": "cancelling"}
-    message = _kafka_message(
+    message = kafka_message(
         kafka_bootstrap, shared_isolation.topic, purchase_id, PURCHASE_CANCELLED
     )
     assert message.key() == unique_user.encode()  # the purchase's partition, after it

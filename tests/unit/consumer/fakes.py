@@ -60,19 +60,39 @@ class FakeConsumer(Consumer):  # type: ignore[misc]
 
     # --- test helpers -----------------------------------------------------------------
 
-    def append(self, partition: int, value: bytes | None, *, key: bytes | None = b"k") -> Message:
+    def append(
+        self,
+        partition: int,
+        value: bytes | None,
+        *,
+        key: bytes | None = b"k",
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Message:
         offset = len(self.logs[partition])
         message = Message(
-            topic=self.topic, partition=partition, offset=offset, key=key, value=value
+            topic=self.topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            headers=headers,
         )
         self.logs[partition].append(message)
         return message
 
-    def append_event(self, purchase: PurchasePlaced, partition: int | None = None) -> Message:
+    def append_event(
+        self,
+        purchase: PurchasePlaced,
+        partition: int | None = None,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> Message:
         chosen = (
             sum(purchase.user_id.encode()) % self.partitions if partition is None else partition
         )
-        return self.append(chosen, purchase.to_json(), key=purchase.user_id.encode())
+        return self.append(
+            chosen, purchase.to_json(), key=purchase.user_id.encode(), headers=headers
+        )
 
     def append_error(self, partition: int) -> None:
         self.logs[partition].append(

@@ -14,6 +14,7 @@ from shopsys.consumer.handlers import EventApplier
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.settings import ConsumerSettings
+from shopsys.tracing.messaging import ConsumerTracing
 from tests.unit.consumer.fakes import (
     TOPIC,
     FakeConsumer,
@@ -32,6 +33,7 @@ class Harness:
         store_failures: int = 0,
         dlq_failures: int = 0,
         database: Any = None,
+        tracing: ConsumerTracing | None = None,
     ) -> None:
         self.database: Any = database or mongomock.MongoClient()["shopping"]
         self.consumer = FakeConsumer(partitions)
@@ -45,6 +47,7 @@ class Harness:
             ConsumerSettings(batch_size=4, batch_wait_ms=1, retry_backoff_max_seconds=0.01),
             self.metrics,
             topic=TOPIC,
+            tracing=tracing,
         )
         self.consumer.when_idle = self.stop_when_drained
 
