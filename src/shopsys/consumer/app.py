@@ -21,10 +21,20 @@ from shopsys.consumer.lag import KafkaOffsetSource
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.management_routes import management_routes
 from shopsys.consumer.metrics import ConsumerMetrics
+from shopsys.consumer.ops.kubernetes import KubernetesReplicas
+from shopsys.consumer.ops.probe import ProcessKafkaProbe
+from shopsys.consumer.ops.routes import operations_routes
+from shopsys.consumer.ops.snapshot import Names, Operations
 from shopsys.consumer.services import ConsumerServices
 from shopsys.http_errors import EXCEPTION_HANDLERS
 from shopsys.observability import ObservabilityMiddleware
-from shopsys.settings import ConsumerSettings, KafkaSettings, ManagementSettings, MongoSettings
+from shopsys.settings import (
+    ConsumerSettings,
+    KafkaSettings,
+    ManagementSettings,
+    MongoSettings,
+    OpsSettings,
+)
 from shopsys.store import CatalogStore, Document, PurchaseStore, connect
 
 logger = logging.getLogger(__name__)
@@ -53,10 +63,12 @@ def create_app(make_services: Callable[[ConsumerMetrics], ConsumerServices]) -> 
                 await asyncio.to_thread(thread.join, loop.shutdown_timeout)
                 if thread.is_alive():
                     logger.error("consumer loop did not stop within %.0fs", loop.shutdown_timeout)
+            if services.operations is not None:
+                services.operations.close()
             services.close()
 
     return Starlette(
-        routes=management_routes(),
+        routes=[*management_routes(), *operations_routes()],
         middleware=[Middleware(ObservabilityMiddleware, metrics=metrics)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -68,8 +80,10 @@ def build_app(
     mongo: MongoSettings,
     management: ManagementSettings,
     consumer: ConsumerSettings,
+    ops: OpsSettings | None = None,
 ) -> Starlette:
     """Production wiring from settings, in order: MongoDB, the stores, the loop, the API."""
+    ops = ops or OpsSettings()
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         client = connect(mongo)
@@ -82,7 +96,7 @@ def build_app(
             consumer,
             metrics,
             topic=kafka.topic,
-            lag=KafkaOffsetSource(kafka),
+            lag=KafkaOffsetSource.for_settings(kafka),
         )
         return ConsumerServices(
             purchases=purchases,
@@ -91,10 +105,23 @@ def build_app(
             loop=loop,
             admin_token=management.token.get_secret_value() if management.token else None,
             metrics=metrics,
+            operations=operations(kafka, ops, metrics),
             close=client.close,
         )
 
     return create_app(make_services)
+
+
+def operations(kafka: KafkaSettings, ops: OpsSettings, metrics: ConsumerMetrics) -> Operations:
+    """The operations page's reads; nothing starts until a page asks."""
+    return Operations(
+        names=Names(topic=kafka.topic, dlq_topic=kafka.dlq_topic, group=kafka.consumer_group),
+        probe=ProcessKafkaProbe(kafka, timeout=ops.kafka_timeout_seconds),
+        replicas=KubernetesReplicas(ops.web_deployment, ops.consumer_deployment),
+        write_latency=metrics.write_latency,
+        kafka_timeout=ops.kafka_timeout_seconds,
+        cache_seconds=ops.cache_seconds,
+    )
 
 
 def _ping(client: MongoClient[Document]) -> None:
