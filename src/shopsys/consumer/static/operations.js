@@ -168,7 +168,7 @@
     if (group.available) {
       $("group-state").textContent = `${group.members.length} · ${group.state}`;
       for (const member of group.members) {
-        for (const p of member.partitions) owners.set(p, member.client_id);
+        for (const p of member.partitions) owners.set(p, member.member_id.slice(-12));
         const row = document.createElement("tr");
         cell(row, member.member_id.slice(-12));
         cell(row, member.client_id);
