@@ -3,6 +3,7 @@ processes in one group, purchases through the web role, and what each replica re
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shopsys.consumer.ops.probe import START_ALLOWANCE_SECONDS
+from shopsys.devtools.provision import KafkaBroker
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import add_consumer, management_url
 from tests.support.polling import eventually
@@ -123,3 +126,46 @@ def test_snapshot_reports_the_group_its_members_lag_and_moving_counts(
             if busy[0]["partition"] in m["partitions"]
         )
         assert owner["client_id"] == "shopsys"
+
+
+def test_through_a_kafka_outage_the_snapshot_answers_in_time_and_the_consumer_lives(
+    system_factory: Any, kafka_broker: KafkaBroker | None
+) -> None:
+    if kafka_broker is None:
+        pytest.skip("the Kafka cluster is external (SHOPSYS_TEST_KAFKA_BOOTSTRAP): cannot stop it")
+    env = {**OPS_ENV, "SHOPSYS_OPS_KAFKA_TIMEOUT_SECONDS": "2"}
+    with system_factory(env=env) as system:
+        url = system.management_url
+        eventually(
+            lambda: True if _snapshot(url)["group_members"]["available"] else None,
+            timeout=60,
+            every=0.5,
+            what="a first snapshot with the group",
+        )
+        kafka_broker.stop()
+        reasons: set[str] = set()
+        try:
+            ends = time.monotonic() + 15
+            while time.monotonic() < ends:
+                asked = time.monotonic()
+                snapshot = _snapshot(url)
+                took = time.monotonic() - asked
+                # the deadline (2 s) plus, after a kill, a new probe process's start allowance
+                assert took < 2 + START_ALLOWANCE_SECONDS + 2, took
+                assert snapshot["write_latency"]["available"] is True
+                for part in ("offsets", "group_members"):
+                    if not snapshot[part]["available"]:
+                        reasons.add(snapshot[part]["reason"])
+                health = httpx.get(f"{url}/healthz", timeout=5)
+                assert health.status_code == 200, "the consumer loop must not crash"
+            assert reasons, "with Kafka down, the Kafka parts must say they are unavailable"
+            assert system.consumer.running
+        finally:
+            kafka_broker.start()
+        print(f"\n[ops outage] reasons: {sorted(reasons)}")
+        eventually(
+            lambda: True if _snapshot(url)["offsets"]["available"] else None,
+            timeout=90,
+            every=1,
+            what="the Kafka parts back after the broker restarted",
+        )
