@@ -80,6 +80,31 @@ env:
 {{- end }}
 {{- end }}
 
+{{/*
+The ServiceAccount token, CA and namespace, as the kubelet would automount them, for the
+consumer only and only when the operations page may read replica counts: every other pod keeps
+automountServiceAccountToken false and no token.
+*/}}
+{{- define "shopping-system.kubeApiAccessVolume" -}}
+- name: kube-api-access
+  projected:
+    defaultMode: 0444
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3607
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end }}
+
 {{/* Pod-level settings shared by the shopsys pods. */}}
 {{- define "shopping-system.podCommon" -}}
 serviceAccountName: {{ include "shopping-system.serviceAccountName" . }}
@@ -107,6 +132,7 @@ the kubelet's SIGKILL; web's covers its preStop sleep and the requests in flight
 {{- define "shopping-system.rolePodTemplate" -}}
 {{- $ctx := .ctx }}
 {{- $values := .values -}}
+{{- $kubeApi := and (eq .role "consumer") (include "shopping-system.opsPage.kubernetesReplicas" $ctx) -}}
 metadata:
   labels:
     {{- include "shopping-system.podLabels" (dict "ctx" $ctx "component" .role) | nindent 4 }}
@@ -161,8 +187,16 @@ spec:
         {{- toYaml $ctx.Values.containerSecurityContext | nindent 8 }}
       volumeMounts:
         {{- include "shopping-system.volumeMounts" $ctx | nindent 8 }}
+        {{- if $kubeApi }}
+        - name: kube-api-access
+          mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+          readOnly: true
+        {{- end }}
   volumes:
     {{- include "shopping-system.volumes" $ctx | nindent 4 }}
+    {{- if $kubeApi }}
+    {{- include "shopping-system.kubeApiAccessVolume" . | nindent 4 }}
+    {{- end }}
   {{- with $values.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}

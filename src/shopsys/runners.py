@@ -63,7 +63,7 @@ def run_consumer(
 
     configure_logging(log)
     _serve(
-        build_app(kafka, mongo, management, consumer),
+        build_app(kafka, mongo, management, consumer, settings.OpsSettings()),
         management.host,
         management.port,
         graceful_seconds=5,

@@ -105,6 +105,17 @@ class ConsumerSettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(10.0, gt=0)
 
 
+class OpsSettings(BaseSettings):
+    """The live operations page of the management API (``/operations``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPSYS_OPS_", extra="ignore")
+
+    cache_seconds: float = Field(1.0, ge=0, le=60)
+    kafka_timeout_seconds: float = Field(4.0, gt=0, le=60)
+    web_deployment: str | None = None
+    consumer_deployment: str | None = None
+
+
 class LogSettings(BaseSettings):
     """Logging for both roles."""
 

@@ -242,11 +242,16 @@ class _CrdLoader(yaml.SafeLoader):
 _CrdLoader.add_constructor("tag:yaml.org,2002:value", yaml.SafeLoader.construct_yaml_str)
 
 
+def load_crd(path: Path) -> dict[str, Any]:
+    crd: dict[str, Any] = yaml.load(path.read_text(), Loader=_CrdLoader)  # noqa: S506 - a SafeLoader
+    return crd
+
+
 def crd_schemas(paths: Iterable[Path]) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict JSON schema, for every served version of these CRD files."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(paths):
-        crd = yaml.load(path.read_text(), Loader=_CrdLoader)  # noqa: S506 - a SafeLoader
+        crd = load_crd(path)
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             if not version.get("served", True):

@@ -315,4 +315,4 @@ def test_notes_say_what_monitoring_installed(helm: Path, tmp_path: Path) -> None
 def test_notes_warn_when_the_prometheus_operator_is_missing(helm: Path, tmp_path: Path) -> None:
     notes = _render_notes(helm, tmp_path, keda=True, sets=MONITORING_ON)
     assert "the Prometheus Operator's CRDs) was NOT found, so neither was" in notes
-    assert "4. Monitoring" not in _render_notes(helm, tmp_path / "off", keda=True)
+    assert "5. Monitoring" not in _render_notes(helm, tmp_path / "off", keda=True)

@@ -112,6 +112,8 @@ def test_only_known_kinds_are_rendered(renders: dict[RenderKey, list[dict[str, A
         "NetworkPolicy",
         "Pod",
         "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "Secret",
         "Service",
         "ServiceAccount",
@@ -119,4 +121,4 @@ def test_only_known_kinds_are_rendered(renders: dict[RenderKey, list[dict[str, A
     }
     kinds = {doc["kind"] for docs in renders.values() for doc in docs}
     assert kinds <= builtin | KEDA_KINDS, kinds - builtin - KEDA_KINDS
-    assert {"Ingress", "NetworkPolicy", "TriggerAuthentication"} <= kinds
+    assert {"Ingress", "NetworkPolicy", "TriggerAuthentication", "Role", "RoleBinding"} <= kinds

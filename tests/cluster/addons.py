@@ -1,6 +1,7 @@
 """What a cluster has before a user runs setup-env.sh: cluster DNS, a storage class, KEDA and
-metrics-server (from their own kustomize trees, images swapped for local ones), and the
-external MongoDB (FerretDB) the release uses."""
+metrics-server (from their own kustomize trees, images swapped for local ones), the Prometheus
+Operator's CRDs (as kube-prometheus-stack installs them), and the external MongoDB (FerretDB)
+the release uses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from shopsys.devtools.errors import ProvisionError
+from tests.chart.chartkit import load_crd, prometheus_operator_crd_files
 
 from . import images, manifests
 from .builds import ClusterBinaries
@@ -67,6 +69,17 @@ def metrics_server(kubectl: Kubectl, binaries: ClusterBinaries) -> list[dict[str
     return docs
 
 
+def prometheus_operator_crds(kubectl: Kubectl) -> list[str]:
+    """Only the CRDs, no operator: the chart's objects are accepted (or refused) by the API
+    server's CRD schemas, and nothing here would read them. Applied from the files as they
+    are (server-side: the Prometheus CRD is larger than client-side apply's annotation)."""
+    names = []
+    for path in prometheus_operator_crd_files():
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+        names.append(f"crd/{load_crd(path)['metadata']['name']}")
+    return names
+
+
 def install(kubectl: Kubectl, binaries: ClusterBinaries, keda_version: str, pv_dir: Path) -> None:
     kubectl.apply(manifests.coredns() + manifests.storage(pv_dir) + manifests.ferretdb())
     kubectl.apply(metrics_server(kubectl, binaries))
@@ -78,6 +91,7 @@ def install(kubectl: Kubectl, binaries: ClusterBinaries, keda_version: str, pv_d
         "--for=condition=Established",
         "--timeout=60s",
         *[f"crd/{d['metadata']['name']}" for d in crds],
+        *prometheus_operator_crds(kubectl),
     )
     kubectl.apply([d for d in keda_docs if d["kind"] != "CustomResourceDefinition"])
     kubectl.rollout("kube-system", "deployment/coredns")

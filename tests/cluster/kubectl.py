@@ -33,9 +33,12 @@ class Kubectl:
             )
         return proc.stdout
 
-    def run_raw(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run_raw(
+        self, *args: str, stdin: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,

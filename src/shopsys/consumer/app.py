@@ -22,10 +22,20 @@ from shopsys.consumer.lag import KafkaOffsetSource
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.management_routes import management_routes
 from shopsys.consumer.metrics import ConsumerMetrics
+from shopsys.consumer.ops.kubernetes import KubernetesReplicas
+from shopsys.consumer.ops.probe import ProcessKafkaProbe
+from shopsys.consumer.ops.routes import operations_routes
+from shopsys.consumer.ops.snapshot import Names, Operations
 from shopsys.consumer.services import ConsumerServices
 from shopsys.http_errors import EXCEPTION_HANDLERS
 from shopsys.observability import ObservabilityMiddleware
-from shopsys.settings import ConsumerSettings, KafkaSettings, ManagementSettings, MongoSettings
+from shopsys.settings import (
+    ConsumerSettings,
+    KafkaSettings,
+    ManagementSettings,
+    MongoSettings,
+    OpsSettings,
+)
 from shopsys.store import CatalogStore, Document, PurchaseStore, connect
 from shopsys.tracing import CONSUMER_SERVICE_NAME, Tracing, tracing_from_env
 
@@ -64,6 +74,8 @@ def create_app(
                 await asyncio.to_thread(thread.join, loop.shutdown_timeout)
                 if thread.is_alive():
                     logger.error("consumer loop did not stop within %.0fs", loop.shutdown_timeout)
+            if services.operations is not None:
+                services.operations.close()
             try:
                 services.close()
             finally:
@@ -71,7 +83,7 @@ def create_app(
                     await asyncio.to_thread(tracing.shutdown)
 
     return Starlette(
-        routes=management_routes(),
+        routes=[*management_routes(), *operations_routes()],
         middleware=[
             *_tracing_middleware(tracing),
             Middleware(ObservabilityMiddleware, metrics=metrics),
@@ -95,10 +107,12 @@ def build_app(
     mongo: MongoSettings,
     management: ManagementSettings,
     consumer: ConsumerSettings,
+    ops: OpsSettings | None = None,
 ) -> Starlette:
     """Production wiring from settings and the ``OTEL_*`` environment, in order: MongoDB,
     the stores, the loop, the API."""
     tracing = tracing_from_env(CONSUMER_SERVICE_NAME)
+    ops = ops or OpsSettings()
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
         client = connect(mongo)
@@ -111,7 +125,7 @@ def build_app(
             consumer,
             metrics,
             topic=kafka.topic,
-            lag=KafkaOffsetSource(kafka),
+            lag=KafkaOffsetSource.for_settings(kafka),
             tracing=_consumer_tracing(tracing, kafka),
         )
         return ConsumerServices(
@@ -121,6 +135,7 @@ def build_app(
             loop=loop,
             admin_token=management.token.get_secret_value() if management.token else None,
             metrics=metrics,
+            operations=operations(kafka, ops, metrics),
             close=client.close,
         )
 
@@ -133,6 +148,18 @@ def _consumer_tracing(tracing: Tracing | None, kafka: KafkaSettings) -> Consumer
     from shopsys.tracing.messaging import ConsumerTracing
 
     return ConsumerTracing(tracing.tracer, topic=kafka.topic, consumer_group=kafka.consumer_group)
+
+
+def operations(kafka: KafkaSettings, ops: OpsSettings, metrics: ConsumerMetrics) -> Operations:
+    """The operations page's reads; nothing starts until a page asks."""
+    return Operations(
+        names=Names(topic=kafka.topic, dlq_topic=kafka.dlq_topic, group=kafka.consumer_group),
+        probe=ProcessKafkaProbe(kafka, timeout=ops.kafka_timeout_seconds),
+        replicas=KubernetesReplicas(ops.web_deployment, ops.consumer_deployment),
+        write_latency=metrics.write_latency,
+        kafka_timeout=ops.kafka_timeout_seconds,
+        cache_seconds=ops.cache_seconds,
+    )
 
 
 def _ping(client: MongoClient[Document]) -> None:

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Gauge
@@ -32,6 +33,10 @@ class OffsetSource:
     def watermarks(self, partitions: Iterable[Partition], *, latest: bool) -> dict[Partition, int]:
         raise NotImplementedError
 
+    def partitions(self, topic: str) -> set[Partition]:
+        """The topic's partitions; empty when the topic does not exist."""
+        raise NotImplementedError
+
     def close(self) -> None:
         return None
 
@@ -45,16 +50,20 @@ class KafkaOffsetSource(OffsetSource):
     consumer handle survive outages.
     """
 
-    def __init__(self, settings: KafkaSettings, *, timeout: float = 5.0) -> None:
+    def __init__(self, config: dict[str, Any], group: str, *, timeout: float = 5.0) -> None:
         self._client = Consumer(
             {
-                **settings.client_config(),
-                "group.id": settings.consumer_group,
+                **config,
+                "group.id": group,
                 "enable.auto.commit": False,
                 "logger": logging.getLogger("shopsys.librdkafka"),
             }
         )
         self._timeout = timeout
+
+    @classmethod
+    def for_settings(cls, settings: KafkaSettings, *, timeout: float = 5.0) -> KafkaOffsetSource:
+        return cls(settings.client_config(), settings.consumer_group, timeout=timeout)
 
     def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         asked = [TopicPartition(topic, part) for topic, part in partitions]
@@ -70,28 +79,57 @@ class KafkaOffsetSource(OffsetSource):
             found[(topic, part)] = high if latest else low
         return found
 
+    def partitions(self, topic: str) -> set[Partition]:
+        described = self._client.list_topics(topic=topic, timeout=self._timeout).topics.get(topic)
+        if described is None or described.error is not None:
+            return set()
+        return {(topic, part) for part in described.partitions}
+
     def close(self) -> None:
         self._client.close()
 
 
-def partition_lag(source: OffsetSource, partitions: set[Partition]) -> dict[Partition, int]:
-    """High watermark minus the committed offset (the low watermark where the group never
-    committed), per partition: what KEDA's Kafka scaler computes."""
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """Where a partition ends and where the group stands in it."""
+
+    high: int  # the high watermark: the offset the next produced message gets
+    position: int  # the committed offset, or the low watermark where the group never committed
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - self.position)
+
+
+def partition_offsets(
+    source: OffsetSource, partitions: set[Partition]
+) -> dict[Partition, PartitionOffsets]:
+    """The high watermark and the group's position per partition; a partition whose watermark
+    could not be read is left out."""
     if not partitions:
         return {}
     committed = source.committed(partitions)
     high = source.watermarks(partitions, latest=True)
     never_committed = [p for p in partitions if committed.get(p, -1) < 0]
     low = source.watermarks(never_committed, latest=False) if never_committed else {}
-    lag = {}
+    found = {}
     for partition in partitions:
         if partition not in high:
             continue
         position = committed.get(partition, -1)
         if position < 0:
             position = low.get(partition, 0)
-        lag[partition] = max(0, high[partition] - position)
-    return lag
+        found[partition] = PartitionOffsets(high=high[partition], position=position)
+    return found
+
+
+def partition_lag(source: OffsetSource, partitions: set[Partition]) -> dict[Partition, int]:
+    """High watermark minus the committed offset (the low watermark where the group never
+    committed), per partition: what KEDA's Kafka scaler computes."""
+    return {
+        partition: offsets.lag
+        for partition, offsets in partition_offsets(source, partitions).items()
+    }
 
 
 @dataclass(eq=False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from shopsys.consumer.loop import ConsumerLoop
 from shopsys.consumer.metrics import ConsumerMetrics
+from shopsys.consumer.ops.snapshot import Operations
 from shopsys.store import CatalogStore, PurchaseStore
 
 
@@ -19,6 +20,7 @@ class ConsumerServices:
     loop: ConsumerLoop | None = None  # run beside the API in a thread; None: the API alone
     admin_token: str | None = None
     metrics: ConsumerMetrics = field(default_factory=ConsumerMetrics)
+    operations: Operations | None = None  # the operations page's snapshots; None: not served
     close: Callable[[], None] = lambda: None  # what was opened for them (the MongoDB client)
 
     def consumer_alive(self) -> bool:

@@ -9,24 +9,15 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from shopsys.responses import JSONResponse
+from shopsys.responses import PAGE_HEADERS, JSONResponse
 from shopsys.web import openapi as spec
 from shopsys.web.openapi import Operation
 
 STATIC_DIR = Path(__file__).with_name("static")
-_PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 async def storefront(_request: Request) -> Response:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=_PAGE_HEADERS)
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
 
 async def openapi(request: Request) -> Response:

@@ -66,7 +66,7 @@ def assert_final_state(
 def group_lag(settings: KafkaSettings) -> int | None:
     """The group's lag on the topic, summed over its partitions, as the consumer computes it;
     None while the broker does not answer."""
-    source = KafkaOffsetSource(settings, timeout=10)
+    source = KafkaOffsetSource.for_settings(settings, timeout=10)
     try:
         partitions = {(settings.topic, p) for p in range(settings.topic_partitions)}
         return sum(partition_lag(source, partitions).values())
