@@ -1,6 +1,8 @@
-"""The chart's monitoring objects on a real API server with the Prometheus Operator's CRDs:
-installed by setup-env.sh, stored as rendered (a field the CRD schema does not know would be
-pruned, silently), and a field the schema does not know refused under strict validation."""
+"""Observability on the real cluster. The chart's monitoring objects on an API server with the
+Prometheus Operator's CRDs: installed by setup-env.sh, stored as rendered (a field the CRD
+schema does not know would be pruned, silently), and such a field refused under strict
+validation. The operations page, inside a consumer pod: the group read from Kafka, and the
+replica counts read from the API server through the chart's Role."""
 
 from __future__ import annotations
 
@@ -8,8 +10,11 @@ import copy
 import json
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+
+from tests.support.polling import eventually
 
 from .cluster import ClusterInfo, helm
 from .kubectl import Kubectl
@@ -87,3 +92,42 @@ def test_strict_validation_refuses_a_field_the_crd_does_not_know(
     )
     assert proc.returncode != 0, proc.stdout
     assert "intervall" in proc.stderr, proc.stderr
+
+
+def _ready_replicas(kubectl: Kubectl, namespace: str, name: str) -> int:
+    deployment = json.loads(kubectl("-n", namespace, "get", "deployment", name, "-o", "json"))
+    return int(deployment["status"].get("readyReplicas", 0))
+
+
+def test_the_operations_page_reads_the_group_and_the_replica_counts(
+    cluster: ClusterInfo, kubectl: Kubectl
+) -> None:
+    web, consumer = f"{cluster.release}-web", f"{cluster.release}-consumer"
+
+    def settled() -> dict[str, Any] | None:
+        snapshot: dict[str, Any] = httpx.get(
+            f"{cluster.management}/api/v1/operations", timeout=30
+        ).json()
+        replicas, group = snapshot["replicas"], snapshot["group_members"]
+        if not (replicas["available"] and group["available"] and snapshot["offsets"]["available"]):
+            return None
+        seen = (replicas["web"]["ready"], replicas["consumer"]["ready"], len(group["members"]))
+        wanted = (
+            _ready_replicas(kubectl, cluster.namespace, web),
+            _ready_replicas(kubectl, cluster.namespace, consumer),
+            _ready_replicas(kubectl, cluster.namespace, consumer),
+        )
+        return snapshot if seen == wanted else None
+
+    snapshot = eventually(
+        settled,
+        timeout=60,
+        every=2,
+        what=lambda: httpx.get(f"{cluster.management}/api/v1/operations", timeout=30).text,
+    )
+    assert snapshot["replicas"]["web"]["name"] == web
+    assert snapshot["replicas"]["consumer"]["name"] == consumer
+    owned = sorted(
+        p for member in snapshot["group_members"]["members"] for p in member["partitions"]
+    )
+    assert owned == list(range(len(snapshot["offsets"]["partitions"])))
