@@ -10,7 +10,6 @@ free 127.0.0.1 port and writes every batch it receives to a file as one OTLP-JSO
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -21,8 +20,8 @@ from typing import Any, Final
 from shopsys.devtools.errors import ProvisionError
 from shopsys.devtools.ports import HOST, free_port, port_open
 from shopsys.devtools.process import ManagedProcess
-from shopsys.devtools.provision.build import BuildContext, Progress
-from shopsys.devtools.provision.cache import cached_go_build
+from shopsys.devtools.provision.artifacts import build_go_wrapper
+from shopsys.devtools.provision.build import Progress
 
 OTELCOL_VERSION: Final = "v0.161.0"  # the collector modules; their v1 modules are v1.67.0
 OTELCOL_BINARY: Final = "otelcol-file"
@@ -36,39 +35,19 @@ SPAN_KINDS: Final = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: 
 
 def ensure_otelcol(cache_dir: Path, progress: Progress) -> Path:
     """The collector binary, built once with Go from the wrapper module."""
-    files = {name: (WRAPPER_DIR / name).read_bytes() for name in WRAPPER_FILES}
-
-    def build(ctx: BuildContext, go: str) -> None:
-        src = ctx.out_dir / "src"
-        src.mkdir()
-        for name, content in files.items():
-            (src / name).write_bytes(content)
-        binary = ctx.out_dir / OTELCOL_BINARY
-        ctx.run(
-            [go, "build", "-buildvcs=false", *GO_FLAGS, "-o", str(binary), "."],
-            label=f"building the OpenTelemetry Collector {OTELCOL_VERSION}",
-            cwd=src,
-            env={"GOWORK": "off", "GOFLAGS": "-mod=readonly"},
-        )
-        if not os.access(binary, os.X_OK):
-            raise ProvisionError(f"go build did not produce {binary}")
-
-    digest = hashlib.sha256()
-    for part in (OTELCOL_VERSION, *GO_FLAGS, *files.values()):
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    entry = cached_go_build(
+    return build_go_wrapper(
         cache_dir,
-        "otelcol",
-        OTELCOL_VERSION,
-        digest.hexdigest()[:16],
-        build,
         progress,
+        name="otelcol",
+        version=OTELCOL_VERSION,
+        files={name: (WRAPPER_DIR / name).read_bytes() for name in WRAPPER_FILES},
+        binary=OTELCOL_BINARY,
         purpose=f"build the OpenTelemetry Collector {OTELCOL_VERSION} for the tracing tests",
         label="OpenTelemetry Collector",
+        flags=GO_FLAGS,
+        env={"GOWORK": "off", "GOFLAGS": "-mod=readonly"},
         takes="2-3 min",
     )
-    return entry / OTELCOL_BINARY
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,15 @@ class ConsumerTracing:
         self._group = consumer_group
         self._batch_name = f"process {topic}"
 
+    def _attributes(self, operation: str) -> dict[str, str]:
+        return {
+            **MESSAGING,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": operation,
+            "messaging.destination.name": self._topic,
+            "messaging.consumer.group.name": self._group,
+        }
+
     @contextlib.contextmanager
     def batch(self, messages: Sequence[Message], events: int) -> Iterator[Span]:
         links = []
@@ -86,11 +95,7 @@ class ConsumerTracing:
             kind=SpanKind.CONSUMER,
             links=links,
             attributes={
-                **MESSAGING,
-                "messaging.operation.type": "process",
-                "messaging.operation.name": "process",
-                "messaging.destination.name": self._topic,
-                "messaging.consumer.group.name": self._group,
+                **self._attributes("process"),
                 "messaging.batch.message_count": len(messages),
                 "shopsys.batch.events": events,
                 "shopsys.batch.poison": len(messages) - events,
@@ -111,11 +116,7 @@ class ConsumerTracing:
                 kind=SpanKind.CONSUMER,
                 links=batch_links,
                 attributes={
-                    **MESSAGING,
-                    "messaging.operation.type": "process",
-                    "messaging.operation.name": "store",
-                    "messaging.destination.name": self._topic,
-                    "messaging.consumer.group.name": self._group,
+                    **self._attributes("store"),
                     "messaging.destination.partition.id": str(message.partition()),
                     "messaging.kafka.offset": message.offset() or 0,
                     "messaging.kafka.message.key": event.user_id,

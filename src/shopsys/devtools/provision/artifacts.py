@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -111,38 +112,64 @@ def ensure_kafka(cache_dir: Path | None = None, progress: Progress = no_progress
     return entry / "libs"
 
 
-def ensure_ferretdb(cache_dir: Path | None = None, progress: Progress = no_progress) -> Path:
-    """The FerretDB (SQLite backend) binary, built once with Go from a tiny wrapper module."""
-    cache = cache_dir if cache_dir is not None else default_cache_dir()
-    files = {name: _resource("ferretdb_wrapper", name) for name in FERRETDB_WRAPPER_FILES}
-    purpose = f"build FerretDB {FERRETDB_VERSION} for the test MongoDB server (first run only)"
+def build_go_wrapper(
+    cache: Path,
+    progress: Progress,
+    *,
+    name: str,
+    version: str,
+    files: Mapping[str, bytes],
+    binary: str,
+    purpose: str,
+    label: str,
+    flags: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    takes: str = "a few minutes",
+) -> Path:
+    """A binary built once by `go build` of a small committed wrapper module (its main.go,
+    go.mod and go.sum in `files`) that pins a Go program's packages; rebuilt when they change."""
 
     def build(ctx: BuildContext, go: str) -> None:
         src = ctx.out_dir / "src"
         src.mkdir()
-        for name, content in files.items():
-            (src / name).write_bytes(content)
-        binary = ctx.out_dir / FERRETDB_BINARY
+        for file_name, content in files.items():
+            (src / file_name).write_bytes(content)
+        output = ctx.out_dir / binary
         ctx.run(
-            [go, "build", "-buildvcs=false", "-o", str(binary), "."],
-            label=f"building FerretDB {FERRETDB_VERSION}",
+            [go, "build", "-buildvcs=false", *flags, "-o", str(output), "."],
+            label=f"building {label} {version}",
             cwd=src,
+            env=env,
         )
-        if not os.access(binary, os.X_OK):
-            raise ProvisionError(f"go build did not produce {binary}")
+        if not os.access(output, os.X_OK):
+            raise ProvisionError(f"go build did not produce {output}")
 
-    fingerprint = _fingerprint(FERRETDB_VERSION, *files.values())
     entry = cached_go_build(
         cache,
-        "ferretdb",
-        FERRETDB_VERSION,
-        fingerprint,
+        name,
+        version,
+        _fingerprint(version, *flags, *files.values()),
         build,
         progress,
         purpose=purpose,
+        label=label,
+        takes=takes,
+    )
+    return entry / binary
+
+
+def ensure_ferretdb(cache_dir: Path | None = None, progress: Progress = no_progress) -> Path:
+    """The FerretDB (SQLite backend) binary, built once with Go from a tiny wrapper module."""
+    return build_go_wrapper(
+        cache_dir if cache_dir is not None else default_cache_dir(),
+        progress,
+        name="ferretdb",
+        version=FERRETDB_VERSION,
+        files={name: _resource("ferretdb_wrapper", name) for name in FERRETDB_WRAPPER_FILES},
+        binary=FERRETDB_BINARY,
+        purpose=f"build FerretDB {FERRETDB_VERSION} for the test MongoDB server (first run only)",
         label="FerretDB",
     )
-    return entry / FERRETDB_BINARY
 
 
 def ensure_helm(cache_dir: Path | None = None, progress: Progress = no_progress) -> Path:
