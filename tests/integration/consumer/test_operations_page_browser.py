@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SLOW_CONSUMER = {"SHOPSYS_CONSUMER_BATCH_SIZE": "1", "SHOPSYS_OPS_CACHE_SECONDS": "0.5"}
-LOAD_SECONDS = 8
+LOAD_SECONDS = 4
 
 
 def _plotted(page: Page, plot: str, line: int) -> list[float | None]:
