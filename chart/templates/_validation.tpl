@@ -23,6 +23,12 @@ Validation of values that the schema cannot express.
 {{- if and .Values.kafka.bundled.enabled (gt (int .Values.kafka.topic.replicationFactor) 1) }}
 {{- fail (printf "kafka.topic.replicationFactor (%d) cannot exceed 1 with the bundled single-node Kafka" (int .Values.kafka.topic.replicationFactor)) }}
 {{- end }}
+{{- if and .Values.networkPolicy.enabled (include "shopping-system.opsPage.kubernetesReplicas" .) (not .Values.networkPolicy.kubernetesApiCIDRs) }}
+{{- fail "networkPolicy.kubernetesApiCIDRs is required when consumer.opsPage.kubernetesReplicas.enabled and networkPolicy.enabled are both true: the API server's addresses, e.g. [10.0.0.10/32] (kubectl get endpointslices -l kubernetes.io/service-name=kubernetes)" }}
+{{- end }}
+{{- if hasKey .Values.monitoring.prometheusRule.alertLabels "severity" }}
+{{- fail "monitoring.prometheusRule.alertLabels may not set severity: each alert sets its own (warning or critical)" }}
+{{- end }}
 {{- if and .Values.tracing.enabled (not .Values.tracing.otlpEndpoint) }}
 {{- fail "tracing.otlpEndpoint is required when tracing.enabled is true (the collector's OTLP/HTTP base URL, e.g. http://otel-collector.observability.svc:4318)" }}
 {{- end }}

@@ -309,18 +309,26 @@ def _alert_cases() -> list[dict[str, Any]]:
                 },
             ],
         ),
+        # Writes failing: paused and (therefore) not ready -> the critical alert only.
         _case(
             [
                 _consumer("shopsys_consumer_paused", "0 1x10", pod="c-0"),
+                _consumer("shopsys_consumer_ready", "1 0x10", pod="c-0"),
+                _consumer("up", "1x11", pod="c-0"),
                 _consumer("shopsys_consumer_paused", "0x11", pod="c-1"),
             ],
-            [_fires("ShopsysConsumerWritesFailing", "8m", **crit, **consumer, pod="c-0")],
+            [
+                _fires("ShopsysConsumerWritesFailing", "8m", **crit, **consumer, pod="c-0"),
+                _silent("ShopsysConsumerNotReady", "10m"),
+            ],
         ),
-        # 10 % of requests answered 503 -> critical; 0.5 % -> nothing.
+        # 10 % of purchases answered 503 -> critical, however many probes and reads succeed
+        # beside them; 0.5 % -> nothing.
         _case(
             [
                 _web(requests, "0+90x12", route="/api/v1/purchases", method="POST", status="201"),
                 _web(requests, "0+10x12", route="/api/v1/purchases", method="POST", status="503"),
+                _web(requests, "0+5000x12", route="/healthz", method="GET", status="200"),
             ],
             [_fires("ShopsysWebServerErrors", "10m", **crit, **web)],
         ),
@@ -360,3 +368,17 @@ def test_every_alert_fires_when_it_should_and_not_otherwise(
     proc = chartkit.run([prometheus_tools.promtool, "test", "rules", "tests.yaml"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout, proc.stdout
+
+
+def test_alert_labels_may_not_override_the_severity(helm: Path) -> None:
+    args = chartkit.template_args(
+        helm,
+        KUBE_VERSIONS[-1],
+        keda=True,
+        values=[SCENARIO],
+        sets=["monitoring.prometheusRule.alertLabels.severity=info"],
+        apis=[MONITORING_API],
+    )
+    proc = chartkit.run(args)
+    assert proc.returncode != 0
+    assert "alertLabels may not set severity" in proc.stderr

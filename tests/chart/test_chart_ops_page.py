@@ -144,3 +144,17 @@ def test_the_binding_follows_an_existing_service_account(helm: Path) -> None:
     assert binding["subjects"][0]["name"] == "platform-reader"
     consumer = chartkit.one(docs, "Deployment", "shopping-system-consumer")
     assert chartkit.pod_spec(consumer)["serviceAccountName"] == "platform-reader"
+
+
+def test_behind_network_policies_the_api_server_addresses_are_required(helm: Path) -> None:
+    """No silent default of 0.0.0.0/0: that would open HTTPS egress to everywhere."""
+    proc = chartkit.run(
+        chartkit.template_args(
+            helm,
+            KUBE_VERSIONS[-1],
+            keda=False,
+            sets=("consumer.opsPage.kubernetesReplicas.enabled=true", "networkPolicy.enabled=true"),
+        )
+    )
+    assert proc.returncode != 0
+    assert "networkPolicy.kubernetesApiCIDRs is required" in proc.stderr

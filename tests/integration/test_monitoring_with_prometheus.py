@@ -158,7 +158,7 @@ def test_every_rule_and_dashboard_query_returns_real_series(
         "shopsys:consumer_lag_messages:sum": {"namespace", "job", "topic"},
         "shopsys:consumer_replicas:count": {"namespace", "job"},
         "shopsys:consumer_events_dead_lettered:rate5m": {"namespace", "job"},
-        "shopsys:web_http_requests_5xx:ratio_rate5m": {"namespace", "job"},
+        "shopsys:web_http_posts_5xx:ratio_rate5m": {"namespace", "job"},
     }
     assert {rule["record"] for rule in records} == expected_labels.keys()
     for name, labels in expected_labels.items():

@@ -37,7 +37,7 @@ from shopsys.settings import (
     OpsSettings,
 )
 from shopsys.store import CatalogStore, Document, PurchaseStore, connect
-from shopsys.tracing import CONSUMER_SERVICE_NAME, Tracing, tracing_from_env
+from shopsys.tracing import CONSUMER_SERVICE_NAME, Tracing, tracing_from_env, tracing_middleware
 
 if TYPE_CHECKING:
     from shopsys.tracing.messaging import ConsumerTracing
@@ -85,21 +85,12 @@ def create_app(
     return Starlette(
         routes=[*management_routes(), *operations_routes()],
         middleware=[
-            *_tracing_middleware(tracing),
+            *tracing_middleware(tracing),
             Middleware(ObservabilityMiddleware, metrics=metrics),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-
-
-def _tracing_middleware(tracing: Tracing | None) -> list[Middleware]:
-    """The server span's middleware, outermost, only when tracing is on."""
-    if tracing is None:
-        return []
-    from shopsys.tracing.http import TracingMiddleware
-
-    return [Middleware(TracingMiddleware, tracer=tracing.tracer)]
 
 
 def build_app(

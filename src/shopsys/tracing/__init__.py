@@ -15,6 +15,7 @@ from shopsys.tracing.config import (
     TracingConfigError,
     requested_exporters,
     tracing_from_env,
+    tracing_middleware,
     tracing_requested,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "TracingConfigError",
     "requested_exporters",
     "tracing_from_env",
+    "tracing_middleware",
     "tracing_requested",
 ]

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from starlette.middleware import Middleware
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -146,3 +148,13 @@ def _processors(exporters: Iterable[str]) -> list[SpanProcessor]:
         else:
             processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
     return processors
+
+
+def tracing_middleware(tracing: Tracing | None) -> list[Middleware]:
+    """The server span's middleware, for the outermost place of a role's stack; none when
+    tracing is off (its module, and OpenTelemetry's, are imported only when on)."""
+    if tracing is None:
+        return []
+    from shopsys.tracing.http import TracingMiddleware
+
+    return [Middleware(TracingMiddleware, tracer=tracing.tracer)]

@@ -2,7 +2,7 @@
 
 Added to a role's middleware (outermost) only when tracing is on. The caller's
 ``traceparent`` is the span's parent, so a client's trace goes on through the storefront,
-Kafka and the consumer. Probes and scrapes (``/healthz``, ``/readyz``, ``/metrics``) make
+Kafka and the consumer. Probes, scrapes, the operations page's polling and static files make
 no spans: they would be most of the traces and tell nothing.
 
 Attributes follow the OpenTelemetry HTTP semantic conventions; the span is named
@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopsys.tracing.propagation import context_from_asgi_headers
 
-UNTRACED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+UNTRACED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics", "/api/v1/operations"})
+UNTRACED_PREFIX: Final = "/static/"
 KNOWN_METHODS: Final = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
 )
@@ -34,7 +35,12 @@ class TracingMiddleware:
         self.untraced_paths = untraced_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.untraced_paths:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.untraced_paths
+            or path.startswith(UNTRACED_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"

@@ -15,7 +15,7 @@ from shopsys.http_errors import EXCEPTION_HANDLERS
 from shopsys.kafka.producer import EventPublisher, KafkaEventPublisher
 from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
-from shopsys.tracing import WEB_SERVICE_NAME, Tracing, tracing_from_env
+from shopsys.tracing import WEB_SERVICE_NAME, Tracing, tracing_from_env, tracing_middleware
 from shopsys.web.management_client import HttpManagementReader
 from shopsys.web.openapi import Operation, build_document
 from shopsys.web.pages import page_operations, static_files
@@ -56,7 +56,7 @@ def create_app(
     app = Starlette(
         routes=[*(operation.route() for operation in operations), static_files()],
         middleware=[
-            *_tracing_middleware(tracing),
+            *tracing_middleware(tracing),
             Middleware(ObservabilityMiddleware, metrics=metrics),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -65,15 +65,6 @@ def create_app(
     app.state.openapi = build_document(operations)
     app.router.redirect_slashes = False  # an unknown path is a plain JSON 404, never a redirect
     return app
-
-
-def _tracing_middleware(tracing: Tracing | None) -> list[Middleware]:
-    """The server span's middleware, outermost, only when tracing is on."""
-    if tracing is None:
-        return []
-    from shopsys.tracing.http import TracingMiddleware
-
-    return [Middleware(TracingMiddleware, tracer=tracing.tracer)]
 
 
 def _operations() -> list[Operation]:

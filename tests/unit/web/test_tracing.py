@@ -128,7 +128,7 @@ async def test_a_client_error_is_not_a_server_error(traced: TracedWeb) -> None:
 async def test_reads_are_named_by_their_route_and_probes_make_no_spans(
     traced: TracedWeb,
 ) -> None:
-    for path in ("/healthz", "/readyz", "/metrics"):
+    for path in ("/healthz", "/readyz", "/metrics", "/static/app.js"):
         assert (await traced.client.get(path)).status_code == 200
     assert traced.memory.spans() == []
     assert (await traced.client.get("/api/v1/users/ann/purchases")).status_code == 200
