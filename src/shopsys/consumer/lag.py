@@ -89,6 +89,13 @@ class KafkaOffsetSource(OffsetSource):
         self._client.close()
 
 
+def lag_of(high: int, position: int) -> int:
+    """The lag of a partition: its high watermark minus the group's position, never negative
+    (a commit can land between the reads of the two). The one definition the lag gauge, the
+    operations page and KEDA's scaler agree on."""
+    return max(0, high - position)
+
+
 @dataclass(frozen=True)
 class PartitionOffsets:
     """Where a partition ends and where the group stands in it."""
@@ -98,7 +105,7 @@ class PartitionOffsets:
 
     @property
     def lag(self) -> int:
-        return max(0, self.high - self.position)
+        return lag_of(self.high, self.position)
 
 
 def partition_offsets(

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from shopsys.consumer.app import create_app
 from shopsys.consumer.batch import Partition
-from shopsys.consumer.lag import OffsetSource
+from shopsys.consumer.lag import OffsetSource, PartitionOffsets, lag_of
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.ops.kafka_reads import ReadError, describe_group, read_offsets
 from shopsys.consumer.ops.kubernetes import ReplicaSource
@@ -252,6 +252,14 @@ def test_offsets_cover_every_partition_and_start_uncommitted_ones_at_the_low_wat
     ]
     assert view.dead_lettered_total == 3
     assert view.produced_total - view.processed_total == 5
+
+
+def test_the_page_and_the_lag_gauge_share_one_lag_rule() -> None:
+    for high, position in ((10, 7), (5, 5), (3, 4)):  # a commit may pass a watermark read
+        expected = lag_of(high, position)
+        assert PartitionState(partition=0, high=high, position=position).lag == expected
+        assert PartitionOffsets(high=high, position=position).lag == expected
+    assert lag_of(3, 4) == 0
 
 
 def test_offsets_fail_as_a_whole_rather_than_show_a_partial_topic() -> None:
