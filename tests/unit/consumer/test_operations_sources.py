@@ -15,7 +15,7 @@ import pytest
 
 from shopsys.consumer.ops.kubernetes import KubernetesReplicas
 from shopsys.consumer.ops.model import Replicas, ReplicasView, Unavailable
-from shopsys.consumer.ops.probe import ProbeProcess, ProbeUnavailable
+from shopsys.consumer.ops.probe import ANSWER_GRACE_SECONDS, ProbeProcess, ProbeUnavailable
 
 # Fake probe workers speak the real line protocol: a setup line, then request -> answer lines.
 _PRELUDE = "import json, os, sys, time\nsetup = json.loads(sys.stdin.readline())\n"
@@ -23,6 +23,11 @@ ECHO = _PRELUDE + (
     "for line in sys.stdin:\n"
     "    print(json.dumps({'ok': {'setup': setup, 'request': json.loads(line)}}), flush=True)\n"
     "    if setup.get('once'): break\n"
+)
+SLOW = _PRELUDE + (
+    "for line in sys.stdin:\n"
+    "    time.sleep(json.loads(line).get('delay', 0))\n"
+    "    print(json.dumps({'ok': {}}), flush=True)\n"
 )
 HANG = _PRELUDE + "sys.stdin.readline()\ntime.sleep(60)\n"
 ABORT = _PRELUDE + "sys.stdin.readline()\nos.abort()\n"
@@ -66,8 +71,21 @@ def test_a_hanging_process_is_killed_at_the_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(ProbeUnavailable, match="no answer from Kafka in time"):
         probe.ask({"read": "offsets"}, timeout=0.5)
-    assert time.monotonic() - started < 0.5 + 5.0 + 2.0  # deadline + start allowance + kill
+    assert time.monotonic() - started < 0.5 + ANSWER_GRACE_SECONDS + 5.0 + 2.0  # + kill
     probe.close()
+
+
+def test_an_answer_just_after_the_timeout_is_still_taken_not_killed() -> None:
+    """The worker answers by 0.8 of the timeout, plus its write and a busy node's delays:
+    the parent waits a little longer than the timeout before it kills."""
+    probe = _process(SLOW)
+    try:
+        assert probe.ask({}, timeout=5) == {"ok": {}}  # started: the start allowance is spent
+        late = ANSWER_GRACE_SECONDS / 2
+        assert probe.ask({"delay": 0.3 + late}, timeout=0.3) == {"ok": {}}
+    finally:
+        probe.close()
+    assert probe.started == 1
 
 
 def test_a_crashed_process_is_reported_and_restarted_only_after_a_pause() -> None:

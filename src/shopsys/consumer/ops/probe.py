@@ -24,6 +24,9 @@ from shopsys.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 WORKER = (sys.executable, "-m", "shopsys.consumer.ops.probe_worker")
 START_ALLOWANCE_SECONDS = 10.0  # an interpreter start and the imports, on a busy 2-core node
+# Beyond a request's timeout, before the process is killed: its reads stop at 0.8 of the timeout
+# (probe_worker.READ_SHARE), so a slow Kafka gets an answer that says so, not a kill.
+ANSWER_GRACE_SECONDS = 0.5
 
 
 class ProbeUnavailable(Exception):
@@ -40,10 +43,12 @@ class ProbeProcess:
         command: Sequence[str] = WORKER,
         restart_after: float = 10.0,
         start_allowance: float = START_ALLOWANCE_SECONDS,
+        grace: float = ANSWER_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._setup = setup
         self._start_allowance = start_allowance
+        self._grace = grace
         self._command = list(command)
         self._restart_after = restart_after
         self._clock = clock
@@ -55,7 +60,7 @@ class ProbeProcess:
 
     def ask(self, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         with self._lock:
-            deadline = self._clock() + timeout
+            deadline = self._clock() + timeout + self._grace
             process, fresh = self._running()
             if fresh:
                 deadline += self._start_allowance
