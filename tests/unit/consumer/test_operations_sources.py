@@ -5,6 +5,7 @@ process (real child processes that answer, hang, abort or idle out) and the Kube
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,34 @@ def test_the_setup_reaches_the_process_on_stdin_and_answers_come_back() -> None:
     assert first == {"ok": {"setup": {"secret": "s3cret"}, "request": {"read": "offsets"}}}
     assert second["ok"]["request"] == {"read": "group"}
     assert probe.started == 1  # one process, asked twice
+
+
+ENVIRONMENT = _PRELUDE + (
+    "sys.stdin.readline()\nprint(json.dumps({'ok': dict(os.environ)}), flush=True)\n"
+)
+
+
+def test_the_process_gets_no_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secrets = {
+        "SHOPSYS_KAFKA_SASL_PASSWORD": "kafka-secret",
+        "SHOPSYS_MONGODB_URI": "mongodb://user:secret@mongo:27017",
+        "SHOPSYS_MANAGEMENT_TOKEN": "token-secret",
+        "AWS_SECRET_ACCESS_KEY": "cloud-secret",
+    }
+    for name, value in {**secrets, "SHOPSYS_LOG_LEVEL": "DEBUG", "LC_ALL": "C.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    probe = _process(ENVIRONMENT)
+    try:
+        environment = probe.ask({}, timeout=5)["ok"]
+    finally:
+        probe.close()
+    assert not set(secrets) & set(environment)
+    assert not set(secrets.values()) & set(environment.values())
+    assert environment["SHOPSYS_LOG_LEVEL"] == "DEBUG"
+    assert environment["LC_ALL"] == "C.UTF-8"
+    assert environment["PATH"] == os.environ["PATH"]
 
 
 def test_a_process_that_exited_idle_is_replaced_without_an_error() -> None:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shopsys.consumer.ops.model import Group, GroupView, Offsets, OffsetsView, Unavailable
@@ -27,6 +27,24 @@ START_ALLOWANCE_SECONDS = 10.0  # an interpreter start and the imports, on a bus
 # Beyond a request's timeout, before the process is killed: its reads stop at 0.8 of the timeout
 # (probe_worker.READ_SHARE), so a slow Kafka gets an answer that says so, not a kill.
 ANSWER_GRACE_SECONDS = 0.5
+# What the probe process takes from the consumer's environment: how to start Python and find
+# its packages and libraries, the locale, certificates, temporary files and how to log.
+# Nothing else: that environment holds the MongoDB URI, the management token and maybe Kafka's
+# password; the probe gets the Kafka configuration on stdin.
+CHILD_ENV = frozenset(
+    {"PATH", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH", "HOME", "TMPDIR", "TZ"}
+    | {"LANG", "LANGUAGE", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
+CHILD_ENV_PREFIXES = ("LC_", "SHOPSYS_LOG_")
+
+
+def child_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The probe process's environment: ``CHILD_ENV`` and ``CHILD_ENV_PREFIXES`` only."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in CHILD_ENV or name.startswith(CHILD_ENV_PREFIXES)
+    }
 
 
 class ProbeUnavailable(Exception):
@@ -89,7 +107,11 @@ class ProbeProcess:
         if self._failed_at is not None and self._clock() - self._failed_at < self._restart_after:
             raise ProbeUnavailable(f"{self._failure}; retrying within {self._restart_after:.0f}s")
         process = subprocess.Popen(
-            self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env=child_environment(),
         )
         self._process = process
         self.started += 1
