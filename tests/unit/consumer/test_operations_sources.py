@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,60 @@ def test_a_crashed_process_is_reported_and_restarted_only_after_a_pause() -> Non
         probe.ask({"read": "group"}, timeout=5)
     assert probe.started == 2
     probe.close()
+
+
+def test_a_process_that_cannot_start_is_a_failed_start_with_the_restart_pause(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    probe = ProbeProcess(
+        {}, command=[str(tmp_path / "no-python")], restart_after=10.0, clock=lambda: now[0]
+    )
+    with pytest.raises(ProbeUnavailable, match=r"could not start: .*No such file"):
+        probe.ask({"read": "offsets"}, timeout=5)
+    now[0] += 3
+    with pytest.raises(ProbeUnavailable, match=r"could not start.*retrying within 10s"):
+        probe.ask({"read": "offsets"}, timeout=5)
+    now[0] += 8
+    with pytest.raises(ProbeUnavailable, match="could not start: "):
+        probe.ask({"read": "offsets"}, timeout=5)
+    assert probe.started == 0
+
+
+def test_an_answer_that_is_not_json_is_a_failure_not_an_exception() -> None:
+    probe = _process(_PRELUDE + "sys.stdin.readline()\nprint('Traceback', flush=True)\n")
+    with pytest.raises(ProbeUnavailable, match="not an answer"):
+        probe.ask({}, timeout=5)
+    probe.close()
+
+
+@pytest.fixture
+def high_descriptors() -> Iterator[None]:
+    """Descriptors 0-1099 taken, as in a server with many connections: the next pipes are
+    numbered above 1024, which select.select() refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard if hard != resource.RLIM_INFINITY else 4096) < 1200:
+        pytest.skip("the descriptor limit is below 1200")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < 1100:
+            taken.append(os.dup(0))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_pipes_numbered_above_1024_are_read(high_descriptors: None) -> None:
+    probe = _process(ECHO)
+    try:
+        answer = probe.ask({"read": "offsets"}, timeout=5)
+    finally:
+        probe.close()
+    assert answer["ok"]["request"] == {"read": "offsets"}
 
 
 DEPLOYMENT = {

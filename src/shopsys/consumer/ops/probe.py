@@ -9,14 +9,14 @@ import contextlib
 import json
 import logging
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from shopsys.consumer.ops.model import Group, GroupView, Offsets, OffsetsView, Unavailable
 from shopsys.settings import KafkaSettings
@@ -88,9 +88,7 @@ class ProbeProcess:
                 process, _ = self._running()
                 answer = self._exchange(process, request, deadline + self._start_allowance)
             if isinstance(answer, str):
-                self._failure, self._failed_at, self._process = answer, self._clock(), None
-                logger.warning("operations page: %s", answer)
-                raise ProbeUnavailable(answer)
+                self._fail(answer)
             self._failed_at = None
             return answer
 
@@ -100,19 +98,28 @@ class ProbeProcess:
                 self._stop(self._process, grace=2.0)
                 self._process = None
 
+    def _fail(self, reason: str) -> NoReturn:
+        """No answer: the next process starts only after ``restart_after`` seconds."""
+        self._failure, self._failed_at, self._process = reason, self._clock(), None
+        logger.warning("operations page: %s", reason)
+        raise ProbeUnavailable(reason)
+
     def _running(self) -> tuple[subprocess.Popen[bytes], bool]:
         process = self._process
         if process is not None and process.poll() is None:
             return process, False
         if self._failed_at is not None and self._clock() - self._failed_at < self._restart_after:
             raise ProbeUnavailable(f"{self._failure}; retrying within {self._restart_after:.0f}s")
-        process = subprocess.Popen(
-            self._command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-            env=child_environment(),
-        )
+        try:
+            process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                env=child_environment(),
+            )
+        except OSError as error:  # no executable, no file descriptors or memory left
+            self._fail(f"the probe process could not start: {error}")
         self._process = process
         self.started += 1
         assert process.stdin is not None
@@ -136,16 +143,25 @@ class ProbeProcess:
             return _ended(process)
         fd = process.stdout.fileno()
         line = b""
-        while not line.endswith(b"\n"):
-            remaining = deadline - self._clock()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                self._stop(process, grace=0)
-                return "no answer from Kafka in time"
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return _ended(process)
-            line += chunk
-        answer: dict[str, Any] = json.loads(line)
+        # Not select.select(): a server with many connections has descriptors above 1024.
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                remaining = deadline - self._clock()
+                if remaining <= 0 or not selector.select(remaining):
+                    self._stop(process, grace=0)
+                    return "no answer from Kafka in time"
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return _ended(process)
+                line += chunk
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            self._stop(process, grace=0)
+            return "the probe process answered something that is not an answer"
         return answer
 
     @staticmethod

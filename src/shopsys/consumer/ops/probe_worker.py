@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
+import selectors
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ READ_SHARE = 0.8
 
 class _Lines:
     """Lines from a file descriptor, unbuffered by Python: the setup and the first request
-    arrive together, and a buffered reader would keep the second from ``select()``."""
+    arrive together, and a buffered reader would keep the second from the selector."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -49,13 +49,15 @@ class _Lines:
 
     def next(self, timeout: float | None) -> bytes:
         """The next line; empty at the end of input or after ``timeout`` seconds of silence."""
-        while b"\n" not in self._buffer:
-            if not select.select([self._fd], [], [], timeout)[0]:
-                return b""
-            chunk = os.read(self._fd, 1 << 16)
-            if not chunk:
-                return b""
-            self._buffer += chunk
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                if not selector.select(timeout):
+                    return b""
+                chunk = os.read(self._fd, 1 << 16)
+                if not chunk:
+                    return b""
+                self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
