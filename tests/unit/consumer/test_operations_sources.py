@@ -278,3 +278,20 @@ def test_outside_kubernetes_or_unconfigured_the_page_says_so(account: Path, tmp_
     ).replicas()
     assert isinstance(outside, Unavailable)
     assert outside.reason.startswith("not running in Kubernetes")
+
+
+def test_unreadable_service_account_files_are_a_reason_not_an_error(account: Path) -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    (account / "namespace").unlink()
+    view = _replicas(account, never).replicas()
+    assert isinstance(view, Unavailable)
+    assert view.reason.startswith("the service account's files cannot be read")
+    assert "namespace" in view.reason
+
+    (account / "namespace").write_text("shop")
+    (account / "ca.crt").write_text("not a certificate")
+    view = _replicas(account, never).replicas()
+    assert isinstance(view, Unavailable)
+    assert view.reason.startswith("the service account's files cannot be read")
