@@ -8,9 +8,11 @@ partitions are paused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,12 @@ class OffsetSource:
         """The topic's partitions; empty when the topic does not exist."""
         raise NotImplementedError
 
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """The requests made inside share ``seconds`` between them; a source without
+        timeouts of its own ignores it."""
+        yield
+
     def close(self) -> None:
         return None
 
@@ -50,7 +58,14 @@ class KafkaOffsetSource(OffsetSource):
     consumer handle survive outages.
     """
 
-    def __init__(self, config: dict[str, Any], group: str, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        group: str,
+        *,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = Consumer(
             {
                 **config,
@@ -60,6 +75,27 @@ class KafkaOffsetSource(OffsetSource):
             }
         )
         self._timeout = timeout
+        self._clock = clock
+        self._deadline: float | None = None
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Each request inside waits at most what is left of ``seconds`` (and never more than
+        ``timeout``); one that would start with nothing left raises ``TimeoutError``. Without
+        it, a read of a few dozen requests could take that many times ``timeout``."""
+        self._deadline = self._clock() + seconds
+        try:
+            yield
+        finally:
+            self._deadline = None
+
+    def _wait(self) -> float:
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - self._clock()
+        if left <= 0:
+            raise TimeoutError("no time left for the next Kafka request")
+        return min(self._timeout, left)
 
     @classmethod
     def for_settings(cls, settings: KafkaSettings, *, timeout: float = 5.0) -> KafkaOffsetSource:
@@ -67,26 +103,34 @@ class KafkaOffsetSource(OffsetSource):
 
     def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         asked = [TopicPartition(topic, part) for topic, part in partitions]
-        answer = self._client.committed(asked, timeout=self._timeout)
+        answer = self._client.committed(asked, timeout=self._wait())
         return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None}
 
     def watermarks(self, partitions: Iterable[Partition], *, latest: bool) -> dict[Partition, int]:
         found = {}
         for topic, part in partitions:
             low, high = self._client.get_watermark_offsets(
-                TopicPartition(topic, part), timeout=self._timeout, cached=False
+                TopicPartition(topic, part), timeout=self._wait(), cached=False
             )
             found[(topic, part)] = high if latest else low
         return found
 
     def partitions(self, topic: str) -> set[Partition]:
-        described = self._client.list_topics(topic=topic, timeout=self._timeout).topics.get(topic)
+        listed = self._client.list_topics(topic=topic, timeout=self._wait())
+        described = listed.topics.get(topic)
         if described is None or described.error is not None:
             return set()
         return {(topic, part) for part in described.partitions}
 
     def close(self) -> None:
         self._client.close()
+
+
+def lag_of(high: int, position: int) -> int:
+    """The lag of a partition: its high watermark minus the group's position, never negative
+    (a commit can land between the reads of the two). The one definition the lag gauge, the
+    operations page and KEDA's scaler agree on."""
+    return max(0, high - position)
 
 
 @dataclass(frozen=True)
@@ -98,7 +142,7 @@ class PartitionOffsets:
 
     @property
     def lag(self) -> int:
-        return max(0, self.high - self.position)
+        return lag_of(self.high, self.position)
 
 
 def partition_offsets(

@@ -4,8 +4,10 @@ with fakes that subclass the real interfaces."""
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from starlette.testclient import TestClient
 
 from shopsys.consumer.app import create_app
 from shopsys.consumer.batch import Partition
-from shopsys.consumer.lag import OffsetSource
+from shopsys.consumer.lag import OffsetSource, PartitionOffsets, lag_of
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.ops.kafka_reads import ReadError, describe_group, read_offsets
 from shopsys.consumer.ops.kubernetes import ReplicaSource
@@ -36,7 +38,7 @@ from shopsys.consumer.ops.model import (
     Unavailable,
 )
 from shopsys.consumer.ops.probe import KafkaProbe
-from shopsys.consumer.ops.snapshot import Names, Operations, latency
+from shopsys.consumer.ops.snapshot import READ_IN_PROGRESS, Names, Operations, latency
 from shopsys.consumer.services import ConsumerServices
 from shopsys.store import CatalogStore, PurchaseStore
 
@@ -124,6 +126,49 @@ def test_snapshot_adds_lag_and_totals_and_is_shared_while_fresh() -> None:
     assert len(probe.asked) == 4
     operations.close()
     assert probe.closed
+
+
+class SlowProbe(FakeProbe):
+    """Its offsets read waits for ``release``; ``reading`` says one has begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading, self.release = threading.Event(), threading.Event()
+
+    def offsets(self, *, timeout: float) -> Offsets:
+        self.reading.set()
+        assert self.release.wait(10)
+        return super().offsets(timeout=timeout)
+
+
+def test_requests_during_a_read_do_not_queue_behind_it() -> None:
+    """Each waiting request would hold a threadpool worker /readyz and /metrics need."""
+    probe, clock, metrics = SlowProbe(), Clock(), ConsumerMetrics()
+    operations = _operations(probe, clock, metrics)
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            first = pool.submit(operations.snapshot)
+            assert probe.reading.wait(5)
+            meanwhile = pool.submit(operations.snapshot).result(timeout=2).to_json()
+            busy = {"available": False, "reason": READ_IN_PROGRESS}
+            assert meanwhile["offsets"] == meanwhile["group_members"] == busy
+            assert meanwhile["replicas"] == busy
+            assert meanwhile["write_latency"]["available"] is True  # type: ignore[index]
+        finally:
+            probe.release.set()
+        taken = first.result(timeout=5)
+        assert isinstance(taken.offsets, OffsetsView)
+
+        clock.now += 5  # stale: the next request reads again, and the one after it waits not
+        probe.reading.clear()
+        probe.release.clear()
+        try:
+            second = pool.submit(operations.snapshot)
+            assert probe.reading.wait(5)
+            assert pool.submit(operations.snapshot).result(timeout=2) is taken  # the last one
+        finally:
+            probe.release.set()
+        assert second.result(timeout=5).time > taken.time
 
 
 def test_unavailable_parts_say_why_and_the_rest_still_shows() -> None:
@@ -252,6 +297,14 @@ def test_offsets_cover_every_partition_and_start_uncommitted_ones_at_the_low_wat
     ]
     assert view.dead_lettered_total == 3
     assert view.produced_total - view.processed_total == 5
+
+
+def test_the_page_and_the_lag_gauge_share_one_lag_rule() -> None:
+    for high, position in ((10, 7), (5, 5), (3, 4)):  # a commit may pass a watermark read
+        expected = lag_of(high, position)
+        assert PartitionState(partition=0, high=high, position=position).lag == expected
+        assert PartitionOffsets(high=high, position=position).lag == expected
+    assert lag_of(3, 4) == 0
 
 
 def test_offsets_fail_as_a_whole_rather_than_show_a_partial_topic() -> None:

@@ -5,8 +5,11 @@ process (real child processes that answer, hang, abort or idle out) and the Kube
 from __future__ import annotations
 
 import json
+import os
+import resource
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ import pytest
 
 from shopsys.consumer.ops.kubernetes import KubernetesReplicas
 from shopsys.consumer.ops.model import Replicas, ReplicasView, Unavailable
-from shopsys.consumer.ops.probe import ProbeProcess, ProbeUnavailable
+from shopsys.consumer.ops.probe import ANSWER_GRACE_SECONDS, ProbeProcess, ProbeUnavailable
 
 # Fake probe workers speak the real line protocol: a setup line, then request -> answer lines.
 _PRELUDE = "import json, os, sys, time\nsetup = json.loads(sys.stdin.readline())\n"
@@ -23,6 +26,11 @@ ECHO = _PRELUDE + (
     "for line in sys.stdin:\n"
     "    print(json.dumps({'ok': {'setup': setup, 'request': json.loads(line)}}), flush=True)\n"
     "    if setup.get('once'): break\n"
+)
+SLOW = _PRELUDE + (
+    "for line in sys.stdin:\n"
+    "    time.sleep(json.loads(line).get('delay', 0))\n"
+    "    print(json.dumps({'ok': {}}), flush=True)\n"
 )
 HANG = _PRELUDE + "sys.stdin.readline()\ntime.sleep(60)\n"
 ABORT = _PRELUDE + "sys.stdin.readline()\nos.abort()\n"
@@ -50,6 +58,34 @@ def test_the_setup_reaches_the_process_on_stdin_and_answers_come_back() -> None:
     assert probe.started == 1  # one process, asked twice
 
 
+ENVIRONMENT = _PRELUDE + (
+    "sys.stdin.readline()\nprint(json.dumps({'ok': dict(os.environ)}), flush=True)\n"
+)
+
+
+def test_the_process_gets_no_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secrets = {
+        "SHOPSYS_KAFKA_SASL_PASSWORD": "kafka-secret",
+        "SHOPSYS_MONGODB_URI": "mongodb://user:secret@mongo:27017",
+        "SHOPSYS_MANAGEMENT_TOKEN": "token-secret",
+        "AWS_SECRET_ACCESS_KEY": "cloud-secret",
+    }
+    for name, value in {**secrets, "SHOPSYS_LOG_LEVEL": "DEBUG", "LC_ALL": "C.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    probe = _process(ENVIRONMENT)
+    try:
+        environment = probe.ask({}, timeout=5)["ok"]
+    finally:
+        probe.close()
+    assert not set(secrets) & set(environment)
+    assert not set(secrets.values()) & set(environment.values())
+    assert environment["SHOPSYS_LOG_LEVEL"] == "DEBUG"
+    assert environment["LC_ALL"] == "C.UTF-8"
+    assert environment["PATH"] == os.environ["PATH"]
+
+
 def test_a_process_that_exited_idle_is_replaced_without_an_error() -> None:
     probe = _process(ECHO, once=True)  # answers once, then exits 0 like an idle worker
     try:
@@ -66,8 +102,21 @@ def test_a_hanging_process_is_killed_at_the_deadline() -> None:
     started = time.monotonic()
     with pytest.raises(ProbeUnavailable, match="no answer from Kafka in time"):
         probe.ask({"read": "offsets"}, timeout=0.5)
-    assert time.monotonic() - started < 0.5 + 5.0 + 2.0  # deadline + start allowance + kill
+    assert time.monotonic() - started < 0.5 + ANSWER_GRACE_SECONDS + 5.0 + 2.0  # + kill
     probe.close()
+
+
+def test_an_answer_just_after_the_timeout_is_still_taken_not_killed() -> None:
+    """The worker answers by 0.8 of the timeout, plus its write and a busy node's delays:
+    the parent waits a little longer than the timeout before it kills."""
+    probe = _process(SLOW)
+    try:
+        assert probe.ask({}, timeout=5) == {"ok": {}}  # started: the start allowance is spent
+        late = ANSWER_GRACE_SECONDS / 2
+        assert probe.ask({"delay": 0.3 + late}, timeout=0.3) == {"ok": {}}
+    finally:
+        probe.close()
+    assert probe.started == 1
 
 
 def test_a_crashed_process_is_reported_and_restarted_only_after_a_pause() -> None:
@@ -84,6 +133,60 @@ def test_a_crashed_process_is_reported_and_restarted_only_after_a_pause() -> Non
         probe.ask({"read": "group"}, timeout=5)
     assert probe.started == 2
     probe.close()
+
+
+def test_a_process_that_cannot_start_is_a_failed_start_with_the_restart_pause(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    probe = ProbeProcess(
+        {}, command=[str(tmp_path / "no-python")], restart_after=10.0, clock=lambda: now[0]
+    )
+    with pytest.raises(ProbeUnavailable, match=r"could not start: .*No such file"):
+        probe.ask({"read": "offsets"}, timeout=5)
+    now[0] += 3
+    with pytest.raises(ProbeUnavailable, match=r"could not start.*retrying within 10s"):
+        probe.ask({"read": "offsets"}, timeout=5)
+    now[0] += 8
+    with pytest.raises(ProbeUnavailable, match="could not start: "):
+        probe.ask({"read": "offsets"}, timeout=5)
+    assert probe.started == 0
+
+
+def test_an_answer_that_is_not_json_is_a_failure_not_an_exception() -> None:
+    probe = _process(_PRELUDE + "sys.stdin.readline()\nprint('Traceback', flush=True)\n")
+    with pytest.raises(ProbeUnavailable, match="not an answer"):
+        probe.ask({}, timeout=5)
+    probe.close()
+
+
+@pytest.fixture
+def high_descriptors() -> Iterator[None]:
+    """Descriptors 0-1099 taken, as in a server with many connections: the next pipes are
+    numbered above 1024, which select.select() refuses."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard if hard != resource.RLIM_INFINITY else 4096) < 1200:
+        pytest.skip("the descriptor limit is below 1200")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < 1100:
+            taken.append(os.dup(0))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_pipes_numbered_above_1024_are_read(high_descriptors: None) -> None:
+    probe = _process(ECHO)
+    try:
+        answer = probe.ask({"read": "offsets"}, timeout=5)
+    finally:
+        probe.close()
+    assert answer["ok"]["request"] == {"read": "offsets"}
 
 
 DEPLOYMENT = {
@@ -175,3 +278,20 @@ def test_outside_kubernetes_or_unconfigured_the_page_says_so(account: Path, tmp_
     ).replicas()
     assert isinstance(outside, Unavailable)
     assert outside.reason.startswith("not running in Kubernetes")
+
+
+def test_unreadable_service_account_files_are_a_reason_not_an_error(account: Path) -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("no request expected")
+
+    (account / "namespace").unlink()
+    view = _replicas(account, never).replicas()
+    assert isinstance(view, Unavailable)
+    assert view.reason.startswith("the service account's files cannot be read")
+    assert "namespace" in view.reason
+
+    (account / "namespace").write_text("shop")
+    (account / "ca.crt").write_text("not a certificate")
+    view = _replicas(account, never).replicas()
+    assert isinstance(view, Unavailable)
+    assert view.reason.startswith("the service account's files cannot be read")

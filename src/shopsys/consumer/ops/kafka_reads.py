@@ -48,6 +48,8 @@ def describe_group(admin: Any, group: str, topic: str, *, timeout: float) -> Gro
     futures = admin.describe_consumer_groups([group], request_timeout=timeout)
     try:
         described = futures[group].result(timeout=timeout)
+    except TimeoutError:  # concurrent.futures.TimeoutError, the same class since Python 3.11
+        raise ReadError(f"describing group {group} failed: no answer in {timeout:.1f}s") from None
     except KafkaException as error:
         kafka_error: KafkaError = error.args[0]
         if kafka_error.code() == KafkaError.GROUP_ID_NOT_FOUND:

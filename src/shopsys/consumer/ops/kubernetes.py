@@ -87,9 +87,12 @@ class KubernetesReplicas(ReplicaSource):
             return Unavailable(
                 reason=f"not running in Kubernetes with a service-account token ({token_file})"
             )
-        token = token_file.read_text().strip()  # re-read: kubelet rotates projected tokens
-        namespace = (self._account_dir / "namespace").read_text().strip()
-        client = self._http()
+        try:
+            token = token_file.read_text().strip()  # re-read: kubelet rotates projected tokens
+            namespace = (self._account_dir / "namespace").read_text().strip()
+            client = self._http()  # reads ca.crt; ssl.SSLError is an OSError
+        except OSError as error:
+            return Unavailable(reason=f"the service account's files cannot be read: {error}")
         web, consumer = (
             self._read(client, token, namespace, self._names[role]) for role in ("web", "consumer")
         )

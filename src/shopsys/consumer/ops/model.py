@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopsys.consumer.lag import lag_of
+
 
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -32,7 +34,7 @@ class PartitionState(_Part):
 
     @property
     def lag(self) -> int:
-        return max(0, self.high - self.position)
+        return lag_of(self.high, self.position)
 
 
 class OffsetsView(_Part):

@@ -9,14 +9,14 @@ import contextlib
 import json
 import logging
 import os
-import select
+import selectors
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 from shopsys.consumer.ops.model import Group, GroupView, Offsets, OffsetsView, Unavailable
 from shopsys.settings import KafkaSettings
@@ -24,6 +24,27 @@ from shopsys.settings import KafkaSettings
 logger = logging.getLogger(__name__)
 WORKER = (sys.executable, "-m", "shopsys.consumer.ops.probe_worker")
 START_ALLOWANCE_SECONDS = 10.0  # an interpreter start and the imports, on a busy 2-core node
+# Beyond a request's timeout, before the process is killed: its reads stop at 0.8 of the timeout
+# (probe_worker.READ_SHARE), so a slow Kafka gets an answer that says so, not a kill.
+ANSWER_GRACE_SECONDS = 0.5
+# What the probe process takes from the consumer's environment: how to start Python and find
+# its packages and libraries, the locale, certificates, temporary files and how to log.
+# Nothing else: that environment holds the MongoDB URI, the management token and maybe Kafka's
+# password; the probe gets the Kafka configuration on stdin.
+CHILD_ENV = frozenset(
+    {"PATH", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH", "HOME", "TMPDIR", "TZ"}
+    | {"LANG", "LANGUAGE", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+)
+CHILD_ENV_PREFIXES = ("LC_", "SHOPSYS_LOG_")
+
+
+def child_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The probe process's environment: ``CHILD_ENV`` and ``CHILD_ENV_PREFIXES`` only."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in CHILD_ENV or name.startswith(CHILD_ENV_PREFIXES)
+    }
 
 
 class ProbeUnavailable(Exception):
@@ -40,10 +61,12 @@ class ProbeProcess:
         command: Sequence[str] = WORKER,
         restart_after: float = 10.0,
         start_allowance: float = START_ALLOWANCE_SECONDS,
+        grace: float = ANSWER_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._setup = setup
         self._start_allowance = start_allowance
+        self._grace = grace
         self._command = list(command)
         self._restart_after = restart_after
         self._clock = clock
@@ -55,7 +78,7 @@ class ProbeProcess:
 
     def ask(self, request: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         with self._lock:
-            deadline = self._clock() + timeout
+            deadline = self._clock() + timeout + self._grace
             process, fresh = self._running()
             if fresh:
                 deadline += self._start_allowance
@@ -65,9 +88,7 @@ class ProbeProcess:
                 process, _ = self._running()
                 answer = self._exchange(process, request, deadline + self._start_allowance)
             if isinstance(answer, str):
-                self._failure, self._failed_at, self._process = answer, self._clock(), None
-                logger.warning("operations page: %s", answer)
-                raise ProbeUnavailable(answer)
+                self._fail(answer)
             self._failed_at = None
             return answer
 
@@ -77,15 +98,28 @@ class ProbeProcess:
                 self._stop(self._process, grace=2.0)
                 self._process = None
 
+    def _fail(self, reason: str) -> NoReturn:
+        """No answer: the next process starts only after ``restart_after`` seconds."""
+        self._failure, self._failed_at, self._process = reason, self._clock(), None
+        logger.warning("operations page: %s", reason)
+        raise ProbeUnavailable(reason)
+
     def _running(self) -> tuple[subprocess.Popen[bytes], bool]:
         process = self._process
         if process is not None and process.poll() is None:
             return process, False
         if self._failed_at is not None and self._clock() - self._failed_at < self._restart_after:
             raise ProbeUnavailable(f"{self._failure}; retrying within {self._restart_after:.0f}s")
-        process = subprocess.Popen(
-            self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True
-        )
+        try:
+            process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                env=child_environment(),
+            )
+        except OSError as error:  # no executable, no file descriptors or memory left
+            self._fail(f"the probe process could not start: {error}")
         self._process = process
         self.started += 1
         assert process.stdin is not None
@@ -109,16 +143,25 @@ class ProbeProcess:
             return _ended(process)
         fd = process.stdout.fileno()
         line = b""
-        while not line.endswith(b"\n"):
-            remaining = deadline - self._clock()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                self._stop(process, grace=0)
-                return "no answer from Kafka in time"
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return _ended(process)
-            line += chunk
-        answer: dict[str, Any] = json.loads(line)
+        # Not select.select(): a server with many connections has descriptors above 1024.
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while not line.endswith(b"\n"):
+                remaining = deadline - self._clock()
+                if remaining <= 0 or not selector.select(remaining):
+                    self._stop(process, grace=0)
+                    return "no answer from Kafka in time"
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return _ended(process)
+                line += chunk
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            self._stop(process, grace=0)
+            return "the probe process answered something that is not an answer"
         return answer
 
     @staticmethod

@@ -3,6 +3,11 @@
 Each part is read on its own and fails on its own: Kafka through the probe process (bounded
 by ``kafka_timeout``), the replica counts through the Kubernetes API (bounded by its client's
 timeout), the write latency from this replica's own histogram (never fails).
+
+One read at a time, and nobody queues behind it: a read can take seconds when Kafka is slow,
+and each waiting request would hold a threadpool worker that ``/readyz`` and ``/metrics``
+need. A request that finds a read in progress answers the last snapshot instead (the page
+skips a snapshot it already has), or, before the first read completed, one that says so.
 """
 
 from __future__ import annotations
@@ -17,8 +22,17 @@ from dataclasses import dataclass, field
 from prometheus_client import Histogram
 
 from shopsys.consumer.ops.kubernetes import ReplicaSource
-from shopsys.consumer.ops.model import LatencyView, Snapshot
+from shopsys.consumer.ops.model import (
+    Group,
+    LatencyView,
+    Offsets,
+    ReplicaCounts,
+    Snapshot,
+    Unavailable,
+)
 from shopsys.consumer.ops.probe import KafkaProbe
+
+READ_IN_PROGRESS = "a read is already in progress"
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,7 @@ class Operations:
     write_latency: Histogram
     kafka_timeout: float = 4.0
     cache_seconds: float = 1.0
+    wait_for_read: float = 0.1  # seconds a request waits for another's read to finish
     replica: str = field(default_factory=socket.gethostname)
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
@@ -43,24 +58,49 @@ class Operations:
     _cached: tuple[float, Snapshot] | None = field(default=None, init=False)
 
     def snapshot(self) -> Snapshot:
-        """The latest snapshot; concurrent callers wait for one read instead of each making
-        their own."""
-        with self._lock:
-            if self._cached is not None and self.clock() - self._cached[0] < self.cache_seconds:
-                return self._cached[1]
+        """The latest snapshot: a fresh read when the cached one is older than
+        ``cache_seconds`` and no other read is in progress, else the cached one."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
+        if not self._lock.acquire(timeout=self.wait_for_read):
+            cached = self._cached
+            return cached[1] if cached is not None else self._read_in_progress()
+        try:
+            fresh = self._fresh()  # the read we waited for may have just finished
+            if fresh is not None:
+                return fresh
             taken = self._read()
             self._cached = (self.clock(), taken)
             return taken
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self.probe.close()
         self.replicas.close()
+
+    def _fresh(self) -> Snapshot | None:
+        cached = self._cached
+        if cached is not None and self.clock() - cached[0] < self.cache_seconds:
+            return cached[1]
+        return None
+
+    def _read_in_progress(self) -> Snapshot:
+        busy = Unavailable(reason=READ_IN_PROGRESS)
+        return self._snapshot(self.wall_clock(), offsets=busy, group=busy, replicas=busy)
 
     def _read(self) -> Snapshot:
         started = self.clock()
         taken_at = self.wall_clock()
         offsets = self.probe.offsets(timeout=self.kafka_timeout)
         group = self.probe.group(timeout=self.kafka_timeout - (self.clock() - started))
+        replicas = self.replicas.replicas()
+        return self._snapshot(taken_at, offsets=offsets, group=group, replicas=replicas)
+
+    def _snapshot(
+        self, taken_at: float, *, offsets: Offsets, group: Group, replicas: ReplicaCounts
+    ) -> Snapshot:
         return Snapshot(
             time=taken_at,
             replica=self.replica,
@@ -70,7 +110,7 @@ class Operations:
             offsets=offsets,
             group_members=group,
             write_latency=latency(self.write_latency),
-            replicas=self.replicas.replicas(),
+            replicas=replicas,
         )
 
 

@@ -2,6 +2,12 @@
 // The operations page: polls /api/v1/operations, keeps the last few minutes of snapshots and
 // plots them with uPlot. Counters in a snapshot are cumulative; rates and latencies are
 // computed here from two successive snapshots.
+//
+// Through a Service, successive polls may reach different consumer replicas. Offsets are
+// group-wide, so rates hold across replicas; the write-latency histogram is the answering
+// replica's own, so its deltas are taken only between two snapshots of the same replica.
+// A snapshot not newer than the last one plotted (a cached or slower replica's) is skipped:
+// uPlot needs ascending times.
 
 (() => {
   const POLL_MS = 1000;
@@ -125,7 +131,9 @@
     series.deadLettered.push(rate(offsets, before, "dead_lettered_total", seconds));
 
     const latency = snapshot.write_latency;
-    const latencyBefore = previous ? previous.write_latency : null;
+    // Another replica's histogram is no baseline: this snapshot starts a new one.
+    const sameReplica = previous && previous.replica === snapshot.replica;
+    const latencyBefore = sameReplica ? previous.write_latency : null;
     const writes = latencyBefore ? latency.count - latencyBefore.count : 0;
     series.latencyMean.push(writes > 0 ? ((latency.sum_seconds - latencyBefore.sum_seconds) / writes) * 1000 : null);
     series.latencyP95.push(latencyBefore ? quantile(0.95, latency, latencyBefore) : null);
@@ -238,7 +246,7 @@
       $("topic").textContent = snapshot.topic;
       $("group").textContent = snapshot.group;
       $("replica").textContent = snapshot.replica;
-      if (!previous || snapshot.time !== previous.time) {
+      if (!previous || snapshot.time > previous.time) {
         record(snapshot);
         draw();
         tables(snapshot);
@@ -246,7 +254,7 @@
         window.shopsysOps.snapshots += 1;
         document.body.dataset.snapshots = String(window.shopsysOps.snapshots);
       }
-      $("status").textContent = `Updated ${new Date(snapshot.time * 1000).toLocaleTimeString()}.`;
+      $("status").textContent = `Updated ${new Date(previous.time * 1000).toLocaleTimeString()}.`;
       $("status").className = "";
     } catch (error) {
       $("status").textContent = `The management API did not answer (${error.message}); retrying.`;
