@@ -1,15 +1,17 @@
 """The events on the purchases topic, one model per type and version, told apart by their
-``schema`` field; every event is keyed by its user id, so one user's events stay in order.
+``schema`` field. Every event is keyed by its user id, so one user's events are usually in
+order; their effects must not depend on it (partitions are added, dead letters replayed).
 
 A new event type is a model here and a member of ``Event``; the consumer applies it through
-its handler in ``shopsys.consumer.handlers`` and web publishes it from a use case.
+its handler in ``shopsys.consumer.handlers`` (a test fails until it has one) and web
+publishes it from a use case.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -82,7 +84,7 @@ class PurchasePlaced(_Event):
 
 
 class PurchaseCancelled(_Event):
-    """The user cancelled the purchase; ordered after it on the user's partition."""
+    """The user cancelled the purchase; it may be processed before the purchase itself."""
 
     schema_: Literal["shopsys.purchase_cancelled.v1"] = Field(PURCHASE_CANCELLED, alias="schema")
     cancelled_at: datetime
@@ -93,6 +95,7 @@ class PurchaseCancelled(_Event):
 
 
 Event = Annotated[PurchasePlaced | PurchaseCancelled, Field(discriminator="schema_")]
+EVENT_TYPES: Final[tuple[type[_Event], ...]] = get_args(get_args(Event)[0])
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 _SCHEMAS = frozenset((PURCHASE_PLACED, PURCHASE_CANCELLED))
 

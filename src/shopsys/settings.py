@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -91,7 +91,17 @@ class ManagementSettings(BaseSettings):
     port: int = Field(8080, ge=1, le=65_535)
     api_url: str = "http://localhost:8080"
     token: SecretStr | None = None
-    request_timeout_seconds: float = Field(5.0, gt=0)
+    request_timeout_seconds: float = Field(5.0, gt=0)  # web's wait for an answer
+    read_timeout_seconds: float = Field(3.0, gt=0)  # the API's deadline on a database read
+
+    @model_validator(mode="after")
+    def _reads_end_before_their_callers(self) -> ManagementSettings:
+        if self.read_timeout_seconds >= self.request_timeout_seconds:
+            raise ValueError(
+                "read_timeout_seconds must be below request_timeout_seconds: a read must end"
+                " (with an error) before the web role stops waiting for it"
+            )
+        return self
 
 
 class ConsumerSettings(BaseSettings):
@@ -103,6 +113,7 @@ class ConsumerSettings(BaseSettings):
     batch_wait_ms: int = Field(200, ge=1, le=60_000)
     shutdown_timeout_seconds: float = Field(20.0, gt=0, le=600)
     retry_backoff_max_seconds: float = Field(10.0, gt=0)
+    park_seconds: float = Field(30.0, gt=0, le=3_600)
 
 
 class OpsSettings(BaseSettings):

@@ -32,6 +32,7 @@ ALERTS = {
     "ShopsysDeadLettersReceived",
     "ShopsysConsumerNotReady",
     "ShopsysConsumerWritesFailing",
+    "ShopsysConsumerPartitionParked",
     "ShopsysWebServerErrors",
     "ShopsysWebKafkaUnreachable",
 }
@@ -182,7 +183,8 @@ def test_the_rules_pass_promtool_check_rules(
     path.write_text(yaml.safe_dump(rules))
     proc = chartkit.run([prometheus_tools.promtool, "check", "rules", path])
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 11 rules found" in proc.stdout, proc.stdout
+    count = sum(len(group["rules"]) for group in rules["groups"])
+    assert f"SUCCESS: {count} rules found" in proc.stdout, proc.stdout
 
 
 def test_disabled_alerts_are_left_out(helm: Path) -> None:
@@ -320,6 +322,18 @@ def _alert_cases() -> list[dict[str, Any]]:
             [
                 _fires("ShopsysConsumerWritesFailing", "8m", **crit, **consumer, pod="c-0"),
                 _silent("ShopsysConsumerNotReady", "10m"),
+            ],
+        ),
+        # A partition parked at a message the dead-letter topic refuses, for 5 minutes ->
+        # critical; parked for a moment (retried and delivered) -> nothing.
+        _case(
+            [
+                _consumer("shopsys_consumer_parked_partitions", "0 1x10", pod="c-0"),
+                _consumer("shopsys_consumer_parked_partitions", "0 1 1 0x8", pod="c-1"),
+            ],
+            [
+                _silent("ShopsysConsumerPartitionParked", "4m"),
+                _fires("ShopsysConsumerPartitionParked", "8m", **crit, **consumer, pod="c-0"),
             ],
         ),
         # 10 % of purchases answered 503 -> critical, however many probes and reads succeed

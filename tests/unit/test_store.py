@@ -8,9 +8,10 @@ from typing import Any
 
 import mongomock
 import pytest
+from pymongo.errors import AutoReconnect
 
 from shopsys.catalog import DEFAULT_PRODUCTS
-from shopsys.events import PurchasePlaced
+from shopsys.events import PurchaseCancelled, PurchasePlaced
 from shopsys.models import Product
 from shopsys.store import (
     CatalogStore,
@@ -51,7 +52,7 @@ def test_redelivered_events_change_nothing(database: Any) -> None:
     assert (first.inserted, first.duplicates) == (3, 0)
     again = store.store_purchases(events[1:])
     assert (again.inserted, again.duplicates) == (0, 2)
-    assert store.count() == 3
+    assert database["purchases"].count_documents({}) == 3
 
 
 def test_user_history_is_newest_first_and_paginates_without_gaps(database: Any) -> None:
@@ -93,3 +94,92 @@ def test_catalog_is_seeded_once_and_administered(database: Any) -> None:
     assert [product.id for product in catalog.list_products()] == sorted(
         product.id for product in DEFAULT_PRODUCTS
     )
+
+
+class _RecordingCursor:
+    def __init__(self, calls: list[tuple[str, Any]]) -> None:
+        self.calls = calls
+
+    def sort(self, keys: Any) -> _RecordingCursor:
+        self.calls.append(("sort", keys))
+        return self
+
+    def limit(self, count: int) -> list[Any]:
+        self.calls.append(("limit", count))
+        return []
+
+
+class _RecordingCollection:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def find(self, query: Any) -> _RecordingCursor:
+        self.calls.append(("find", query))
+        return _RecordingCursor(self.calls)
+
+
+def test_the_history_query_reads_the_timeline_index_in_order_without_sorting() -> None:
+    """Equality on the index's first key, then a sort that is exactly the index's remaining
+    keys in their directions: MongoDB walks the index and never sorts in memory. (FerretDB's
+    SQLite backend uses no secondary index at all, so its explain() cannot show this.)"""
+    from shopsys.store.purchases import USER_TIMELINE_KEYS
+
+    store = PurchaseStore(mongomock.MongoClient()["shopping"])
+    recording = _RecordingCollection()
+    store._reads = recording  # type: ignore[assignment]
+    assert store.list_user_purchases("u1", limit=5).items == []
+
+    (find, query), (sort, keys), (limit, count) = recording.calls[:3]
+    assert (find, sort, limit, count) == ("find", "sort", "limit", 6)
+    assert query == {"user_id": "u1"}
+    assert USER_TIMELINE_KEYS[0] == ("user_id", 1)
+    assert list(keys) == list(USER_TIMELINE_KEYS[1:])
+
+
+class _AnswersLost:
+    """A collection whose first write is applied but its answer lost (a failover, a network
+    error after the primary applied it): the write happened, the caller sees an error."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes_after_the_loss = 0
+        self.lost = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in ("update_one", "find_one_and_update", "insert_many", "replace_one"):
+            return attribute
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            if not self.lost:
+                self.lost = True
+                raise AutoReconnect("connection closed before the answer")
+            self.writes_after_the_loss += 1
+            return result
+
+        return write
+
+
+def test_a_retried_cancellation_writes_again_rather_than_trusting_a_read() -> None:
+    """The retry after a lost answer must be acknowledged by a write of its own, with a
+    majority: a read of the first attempt's effect (local read concern) could see a write
+    that a failover then rolls back, and the offset would be committed past it."""
+    store = PurchaseStore(mongomock.MongoClient()["shopping"])
+    bought = _event("ann", 0)
+    store.store_purchases([bought])
+    cancel = PurchaseCancelled(
+        purchase_id=bought.purchase_id, user_id="ann", cancelled_at=bought.created_at
+    )
+    losing = _AnswersLost(store._writes)
+    store._writes = losing  # type: ignore[assignment]
+
+    with pytest.raises(AutoReconnect):
+        store.cancel_purchases([cancel])
+    store.cancel_purchases([cancel])  # the loop's retry of the batch
+
+    assert losing.writes_after_the_loss >= 1
+    assert store._writes.write_concern.document == {"w": "majority"}
+    stored = store.get_purchase(str(bought.purchase_id))
+    assert stored is not None
+    assert stored.status == "cancelled"

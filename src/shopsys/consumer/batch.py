@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, Message, TopicPartition
 
 from shopsys.consumer.dead_letters import Poison
+from shopsys.consumer.handlers import HANDLERS
 from shopsys.events import Event, InvalidEvent, decode_event
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,12 @@ def decode(message: Message) -> Event | Poison:
     if value is None:
         return Poison(message, "empty message value")
     try:
-        return decode_event(value)
+        event = decode_event(value)
     except InvalidEvent as error:
         return Poison(message, f"invalid event: {error}")
+    if type(event) not in HANDLERS:
+        return Poison(message, f"no handler for {event.schema_} in this version")
+    return event
 
 
 def partition_of(message: Message) -> Partition:
@@ -55,7 +59,8 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     sources: list[Message] = field(default_factory=list)  # sources[i] carried events[i]
     poison: list[Poison] = field(default_factory=list)
-    revoked: set[Partition] = field(default_factory=set)  # never commit for these
+    excluded: set[Partition] = field(default_factory=set)  # never commit for these
+    held: dict[Partition, int] = field(default_factory=dict)  # commit no further than these
 
     @classmethod
     def of(cls, received: Sequence[Message]) -> Batch:
@@ -78,5 +83,19 @@ class Batch:
     def __len__(self) -> int:
         return len(self.messages)
 
+    def partitions(self) -> list[Partition]:
+        """The partition of each event, in the order of ``events``."""
+        return [partition_of(message) for message in self.sources]
+
     def offsets(self) -> dict[Partition, int]:
-        return next_offsets(self.messages)
+        """Where to commit after this batch: past it, but never past a message held back
+        (see ``hold``), nor at all for excluded partitions."""
+        offsets = next_offsets(self.messages)
+        for partition, offset in self.held.items():
+            offsets[partition] = min(offsets.get(partition, offset), offset)
+        return {p: o for p, o in offsets.items() if p not in self.excluded}
+
+    def hold(self, message: Message) -> None:
+        """Commit no further than ``message`` on its partition: it is redelivered."""
+        partition, offset = partition_of(message), message.offset() or 0
+        self.held[partition] = min(self.held.get(partition, offset), offset)

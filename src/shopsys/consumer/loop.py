@@ -2,7 +2,13 @@
 
 The invariant: an offset is committed only when every event before it on its partition is
 in MongoDB or confirmed in the dead-letter topic. Everything else (redelivery after a crash
-or a rebalance) is made harmless by insert-if-absent writes keyed by ``_id = purchase_id``.
+or a rebalance) is made harmless by idempotent writes keyed by ``_id = purchase_id``.
+
+Errors are sorted by whether waiting can heal them. MongoDB or the dead-letter topic being
+unreachable: the batch is retried with backoff, every partition paused, the pod unready.
+An event MongoDB refuses for good: dead-lettered with the reason. A message the dead-letter
+topic refuses for good (missing or forbidden topic): its partition is parked at it (see
+``pauses``) while the others go on, and the pod stays ready.
 
 One batch is written (on a worker thread) while the next is polled and decoded; batches
 are committed in order, each once its write is confirmed, while the next one is written.
@@ -19,17 +25,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pymongo.errors import PyMongoError
 
 from shopsys.consumer.batch import Batch, Partition, partition_of
+from shopsys.consumer.batch_writer import BatchWriter, EventWriter
 from shopsys.consumer.dead_letters import DeadLetterError, DeadLetterSink
 from shopsys.consumer.lag import LagMonitor, OffsetSource
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.offsets import PendingOffsets
-from shopsys.events import Event
+from shopsys.consumer.pauses import PartitionPauses
 from shopsys.settings import ConsumerSettings
 
 if TYPE_CHECKING:
@@ -39,10 +46,6 @@ logger = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = 0.2
 WAIT_STEP = 0.1
-
-
-class EventWriter(Protocol):
-    def apply(self, events: Sequence[Event]) -> None: ...
 
 
 class ConsumerLoop:
@@ -61,12 +64,11 @@ class ConsumerLoop:
         tracing: ConsumerTracing | None = None,
     ) -> None:
         self._consumer = consumer
-        self._writer = writer
+        self._batches = BatchWriter(writer, dead_letters, metrics, tracing)
         self._dead_letters = dead_letters
         self._settings = settings
         self._metrics = metrics
         self._topic = topic
-        self._tracing = tracing  # None: tracing is off, and costs one check per batch
         self._stop = threading.Event()
         self.closed = threading.Event()
         self.crashed = False
@@ -76,8 +78,8 @@ class ConsumerLoop:
         self._offsets = PendingOffsets(consumer, metrics)
         self._in_flight: tuple[Batch, Future[None]] | None = None
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consumer-write")
-        self._paused = False
-        self.writing_ok = True
+        self._pauses = PartitionPauses(consumer, metrics, settings.park_seconds)
+        self.write_problem: str | None = None  # why writes fail right now, while they do
         # The lag of the partitions this consumer owns, published beside the loop (started
         # and stopped with it, told about revokes).
         self._lag = None if lag is None else LagMonitor(lag, metrics.lag, self.assigned)
@@ -105,8 +107,8 @@ class ConsumerLoop:
             found.append("the consumer loop crashed")
         if self._stop.is_set():
             found.append("shutting down")
-        if not self.writing_ok:
-            found.append("writes to mongodb are failing")
+        if self.write_problem is not None:
+            found.append(self.write_problem)
         return found
 
     def run(self) -> None:
@@ -121,14 +123,16 @@ class ConsumerLoop:
         try:
             while not self._stop.is_set():
                 # Poll and decode the next batch while the previous one is being written.
-                received = self._carry + self._consumer.consume(
+                fresh = self._consumer.consume(
                     num_messages=self._settings.batch_size,
                     timeout=self._settings.batch_wait_ms / 1000,
                 )
-                self._carry = []
+                # Read after consume(): its rebalance callbacks may have replaced the carry.
+                received, self._carry = self._carry + fresh, []
                 if not self._settle_in_flight(self._take(received)):
                     break  # asked to stop while writes fail: nothing more is committed
                 self._offsets.retry_when_due()
+                self._pauses.release_due()
             else:
                 self._settle_in_flight(None)  # stopping: finish the batch and commit it
         except Exception:
@@ -156,10 +160,9 @@ class ConsumerLoop:
     # --- rebalances -------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._paused and partitions:
-            # While writes fail, new partitions join the pause instead of filling memory.
+        if self._pauses.all_paused and partitions:
             consumer.incremental_assign(partitions)
-            consumer.pause(partitions)
+            self._pauses.on_assign(partitions)
         self._assigned = self._assigned | {(tp.topic, tp.partition) for tp in partitions}
         self._metrics.assigned.set(len(self._assigned))
         logger.info("partitions assigned: %s", sorted(tp.partition for tp in partitions))
@@ -167,7 +170,7 @@ class ConsumerLoop:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish the write in flight and commit it while the partitions are still ours;
         whatever is not written by then is dropped for them (and redelivered elsewhere)."""
-        if self._in_flight is not None and not self._paused:
+        if self._in_flight is not None and not self._pauses.all_paused:
             batch, future = self._in_flight
             try:
                 future.result(timeout=self._settings.shutdown_timeout_seconds)
@@ -175,6 +178,7 @@ class ConsumerLoop:
                 pass  # still in flight or failed: retried later, not committed for these
             else:
                 self._in_flight = None
+                self._park_held(batch)
                 self._commit(batch)
         self._offsets.commit_pending()  # a refused commit, while these partitions are ours
         self._drop(partitions, "revoked")
@@ -186,9 +190,8 @@ class ConsumerLoop:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._assigned = self._assigned - gone
         self._offsets.forget(gone)
-        for batch in self._uncommitted:
-            batch.revoked.update(gone)
-        self._carry = [message for message in self._carry if partition_of(message) not in gone]
+        self._pauses.forget(gone)
+        self._exclude(gone)
         if self._lag is not None:
             self._lag.forget(gone)
         self._metrics.assigned.set(len(self._assigned))
@@ -215,42 +218,33 @@ class ConsumerLoop:
         finished = self._in_flight
         if finished is not None:
             batch, future = finished
-            if not self._retry_until_done(future.result, lambda: self._write(batch)):
+            if not self._retry_until_done(future.result, lambda: self._batches.write(batch)):
                 return False
             self._in_flight = None
+        if finished is not None:
+            self._park_held(finished[0])
         if following is not None:
-            self._in_flight = (following, self._writes.submit(self._write, following))
+            self._in_flight = (following, self._writes.submit(self._batches.write, following))
         if finished is not None:
             self._commit(finished[0])
         return True
 
-    def _write(self, batch: Batch) -> None:
-        """Store the events, dead-letter the poison; each part is cleared once done, so a
-        retry after a later failure does not repeat it. Traced, each attempt is one batch
-        span, and one span per event around their write."""
-        if self._tracing is None:
-            self._write_parts(batch)
-            return
-        with self._tracing.batch(batch.messages, len(batch.events)):
-            self._write_parts(batch)
+    def _park_held(self, batch: Batch) -> None:
+        """Park the partitions held at a message the dead-letter topic refused, and never
+        commit what was consumed behind that message before the rewind."""
+        for partition, offset in batch.held.items():
+            if partition in self._assigned and not self._pauses.is_parked(partition):
+                self._pauses.park(partition, offset)  # raises (the loop stops) if it cannot
+        later = {p for p in batch.held if self._pauses.is_parked(p)}
+        if later:
+            self._exclude(later, keep=batch)
 
-    def _write_parts(self, batch: Batch) -> None:
-        if batch.events:
-            started = time.perf_counter()
-            if self._tracing is None:
-                self._writer.apply(batch.events)
-            else:
-                with self._tracing.writes(batch.events, batch.sources):
-                    self._writer.apply(batch.events)
-            self._metrics.write_latency.observe(time.perf_counter() - started)
-            batch.events = []
-            batch.sources = []
-        if batch.poison:
-            self._dead_letters.send(batch.poison)
-            self._metrics.dead_lettered.inc(len(batch.poison))
-            for item in batch.poison:
-                logger.warning("dead-lettered %s", item)
-            batch.poison = []
+    def _exclude(self, partitions: set[Partition], keep: Batch | None = None) -> None:
+        """Nothing consumed so far is committed for ``partitions``, but what ``keep`` may."""
+        for batch in self._uncommitted:
+            if batch is not keep:
+                batch.excluded.update(partitions)
+        self._carry = [m for m in self._carry if partition_of(m) not in partitions]
 
     def _retry_until_done(self, first: Callable[[], object], again: Callable[[], None]) -> bool:
         """``first()``, then ``again()`` with capped exponential backoff while it fails,
@@ -261,54 +255,58 @@ class ConsumerLoop:
             while True:
                 try:
                     attempt()
-                    self.writing_ok = True
+                    self.write_problem = None
                     return True
                 except (PyMongoError, DeadLetterError) as error:
-                    self.writing_ok = False
+                    self.write_problem = (
+                        "writes to mongodb are failing"
+                        if isinstance(error, PyMongoError)
+                        else "the dead-letter topic does not confirm deliveries"
+                    )
                     self._metrics.write_failures.inc()
                     logger.warning("write failed, retrying in %.1fs: %s", delay, error)
-                self._set_paused(True)
+                self._pauses.pause_all()
                 if not self._wait(delay):
                     return False
                 delay = min(delay * 2, self._settings.retry_backoff_max_seconds)
                 attempt = again
         finally:
-            self._set_paused(False)
-
-    def _set_paused(self, paused: bool) -> None:
-        if paused == self._paused:
-            return
-        self._paused = paused
-        self._metrics.paused.set(1 if paused else 0)
-        try:
-            assignment = self._consumer.assignment()
-            if paused:
-                self._consumer.pause(assignment)
-            else:
-                self._consumer.resume(assignment)
-        except KafkaException as error:
-            logger.warning("could not %s partitions: %s", "pause" if paused else "resume", error)
+            self._pauses.resume_all()
 
     def _wait(self, seconds: float) -> bool:
         """Sleep while staying in the group: paused partitions deliver nothing, rebalance
-        callbacks still run. False when asked to stop."""
+        callbacks still run. What a partition delivers anyway (its pause failed) is carried
+        to the next batch, up to one batch; beyond that it is rewound, to come again once
+        the partitions resume. False when asked to stop."""
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             if self._stop.is_set():
                 return False
-            self._carry.extend(
-                self._consumer.consume(
-                    num_messages=self._settings.batch_size, timeout=min(WAIT_STEP, remaining)
-                )
+            self._pauses.apply()
+            fresh = self._consumer.consume(
+                num_messages=self._settings.batch_size, timeout=min(WAIT_STEP, remaining)
             )
+            # Read after consume(): its rebalance callbacks may have replaced the carry.
+            room = max(0, self._settings.batch_size - len(self._carry))
+            self._carry = self._carry + fresh[:room]
+            self._rewind(fresh[room:])
         return not self._stop.is_set()
+
+    def _rewind(self, messages: Sequence[Message]) -> None:
+        """Seek each partition back to the first of ``messages``; what cannot be rewound is
+        carried after all (memory, rather than a gap)."""
+        first: dict[Partition, Message] = {}
+        for message in messages:
+            first.setdefault(partition_of(message), message)
+        for partition, message in first.items():
+            try:
+                self._consumer.seek(TopicPartition(*partition, message.offset() or 0))
+            except KafkaException as error:
+                logger.warning("could not rewind partition %d: %s", partition[1], error)
+                self._carry.extend(m for m in messages if partition_of(m) == partition)
 
     def _commit(self, batch: Batch) -> None:
         self._uncommitted = [other for other in self._uncommitted if other is not batch]
         self._offsets.commit(
-            {
-                partition: offset
-                for partition, offset in batch.offsets().items()
-                if partition in self._assigned and partition not in batch.revoked
-            }
+            {p: offset for p, offset in batch.offsets().items() if p in self._assigned}
         )

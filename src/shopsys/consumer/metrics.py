@@ -29,13 +29,30 @@ class ConsumerMetrics(HttpMetrics):
         self.consumed = counter("events_consumed_total", "Messages read from Kafka.")
         self.written = counter("events_written_total", "Purchases inserted into MongoDB.")
         self.duplicates = counter("duplicates_ignored_total", "Redeliveries already stored.")
-        self.cancelled = counter("purchases_cancelled_total", "Purchases marked cancelled.")
+        self.cancelled = counter(
+            "purchases_cancelled_total",
+            "Cancellations applied to a stored purchase, or to a purchase stored after them.",
+        )
+        self.cancellations_kept = counter(
+            "cancellations_kept_total",
+            "Cancellations processed before their purchase: kept, and applied when it arrives.",
+        )
+        self.superseded = counter(
+            "purchase_attempts_superseded_total",
+            "Stored purchases replaced by a later attempt of the same order (a retry with the"
+            " same Idempotency-Key after a doubtful 503).",
+        )
         self.dead_lettered = counter("events_dead_lettered_total", "Messages sent to the DLQ.")
+        self.dead_letters_refused = counter(
+            "dead_letters_refused_total",
+            "Messages the dead-letter topic refused for good (missing or forbidden topic): their"
+            " partition is parked at them and tried again later.",
+        )
         self.write_failures = counter("write_failures_total", "Batch writes failed, retried.")
         self.cancellations_ignored = counter(
             "cancellations_ignored_total",
             "Cancellations that changed nothing: already cancelled (a redelivery, a repeated"
-            " request), or unmatched (no such purchase, or another user's).",
+            " request), or another user's purchase.",
             ["reason"],
         )
         self.commit_failures = counter(
@@ -51,6 +68,10 @@ class ConsumerMetrics(HttpMetrics):
         )
         self.assigned = gauge("assigned_partitions", "Partitions assigned to this consumer.")
         self.paused = gauge("paused", "1 while writes fail and the assigned partitions are paused.")
+        self.parked = gauge(
+            "parked_partitions",
+            "Partitions held at a message the dead-letter topic refused, retried periodically.",
+        )
         self.ready = gauge(
             "ready", "1 when /readyz would answer ready (checked on scrape), else 0."
         )

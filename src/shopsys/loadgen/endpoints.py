@@ -62,7 +62,7 @@ def _purchase(rng: random.Random, context: Context) -> RequestSpec:
 
 def _cancel(rng: random.Random, context: Context) -> RequestSpec:
     """Cancels the oldest purchase of this run not cancelled yet; before there is one, a
-    purchase that does not exist (the consumer counts it as unmatched)."""
+    purchase that does not exist (the consumer keeps it, waiting for that purchase)."""
     if context.bought:
         user, purchase_id = context.bought.popleft()
     else:

@@ -1,7 +1,8 @@
 """MongoDB: purchases (written by the consumer, read by the API) and the catalog.
 
 ``client`` connects, ``documents`` maps events and reads to documents, ``purchases`` and
-``catalog`` are the repositories.
+``catalog`` are the repositories; ``purchase_writes`` is how the consumer's writes end the
+same whatever the order of events.
 """
 
 from __future__ import annotations
@@ -15,29 +16,28 @@ from shopsys.store.documents import (
     purchase_document,
     stored_purchase,
 )
+from shopsys.store.purchase_writes import CancelOutcome, CancelSummary, Refusal, WriteSummary
 from shopsys.store.purchases import (
     PURCHASES,
     USER_TIMELINE_INDEX,
-    CancelSummary,
     PurchasePage,
     PurchaseStore,
     UserSummary,
-    WriteMode,
-    WriteSummary,
 )
 
 __all__ = [
     "PRODUCTS",
     "PURCHASES",
     "USER_TIMELINE_INDEX",
+    "CancelOutcome",
     "CancelSummary",
     "CatalogStore",
     "Document",
     "InvalidCursorError",
     "PurchasePage",
     "PurchaseStore",
+    "Refusal",
     "UserSummary",
-    "WriteMode",
     "WriteSummary",
     "connect",
     "decode_cursor",

@@ -33,12 +33,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return parsed, purchase_id
 
 
-def naive_utc(value: datetime) -> datetime:
-    """MongoDB keeps UTC without a zone (the client reads it back naive)."""
-    return value.astimezone(UTC).replace(tzinfo=None)
+def mongo_time(value: datetime) -> datetime:
+    """As MongoDB keeps a time: UTC without a zone (the client reads it back naive), in
+    milliseconds, so that what is compared with a stored time is what would be stored."""
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    return naive.replace(microsecond=naive.microsecond // 1000 * 1000)
 
 
-def _aware(value: datetime) -> datetime:
+def cancellation_key(user_id: str) -> str:
+    """The user's field under a purchase's ``cancellations``: user ids may hold dots, which
+    a field name in an update cannot."""
+    return "u" + user_id.encode().hex()
+
+
+def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -54,7 +62,7 @@ def purchase_document(event: PurchasePlaced) -> Document:
         "unit_price_cents": event.unit_price_cents,
         "total_cents": event.total_cents,
         "currency": event.currency,
-        "created_at": naive_utc(event.created_at),
+        "created_at": mongo_time(event.created_at),
         "status": "placed",
     }
 
@@ -73,7 +81,7 @@ def stored_purchase(document: Document) -> StoredPurchase:
         unit_price_cents=document["unit_price_cents"],
         total_cents=document["total_cents"],
         currency=document["currency"],
-        created_at=format_timestamp(_aware(document["created_at"])),
+        created_at=format_timestamp(aware(document["created_at"])),
         status=document.get("status", "placed"),
-        cancelled_at=None if cancelled_at is None else format_timestamp(_aware(cancelled_at)),
+        cancelled_at=None if cancelled_at is None else format_timestamp(aware(cancelled_at)),
     )

@@ -55,6 +55,8 @@ class FakeConsumer(Consumer):  # type: ignore[misc]
         self.pending: list[Action] = []
         self.when_idle: Action | None = None
         self.fail_commits = 0
+        self.fail_pauses = 0  # the next pauses raise, as the real client can
+        self.seeks: list[tuple[int, int]] = []
         self.closed = False
         self._callbacks: dict[str, Any] = {}
 
@@ -160,8 +162,17 @@ class FakeConsumer(Consumer):  # type: ignore[misc]
             self.positions[tp.partition] = self.committed_offsets.get(tp.partition, 0)
 
     def pause(self, partitions: list[TopicPartition]) -> None:
+        if self.fail_pauses:
+            self.fail_pauses -= 1
+            raise KafkaException(KafkaError(KafkaError._STATE))
         self.paused.update(tp.partition for tp in partitions)
         self.pause_calls.append({tp.partition for tp in partitions})
+
+    def seek(self, partition: TopicPartition) -> None:
+        if partition.partition not in self.assigned:
+            raise KafkaException(KafkaError(KafkaError._STATE))
+        self.positions[partition.partition] = partition.offset
+        self.seeks.append((partition.partition, partition.offset))
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused.difference_update(tp.partition for tp in partitions)
@@ -184,18 +195,25 @@ class FakeConsumer(Consumer):  # type: ignore[misc]
 
 
 class RecordingDeadLetters(DeadLetterSink):
-    """Keeps what was dead-lettered; fails the first ``failures`` sends."""
+    """Keeps what was dead-lettered; fails the first ``failures`` sends, and refuses for good
+    the first ``refusals`` items (as a missing or forbidden topic does)."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, refusals: int = 0) -> None:
         self.sent: list[Poison] = []
+        self.refused: list[Poison] = []
         self.failures = failures
+        self.refusals = refusals
         self.closed = False
 
-    def send(self, items: Sequence[Poison]) -> None:
+    def send(self, items: Sequence[Poison]) -> list[Poison]:
         if self.failures:
             self.failures -= 1
             raise DeadLetterError("broker unavailable")
-        self.sent.extend(items)
+        refused = list(items[: self.refusals])
+        self.refusals -= len(refused)
+        self.refused.extend(refused)
+        self.sent.extend(item for item in items if item not in refused)
+        return refused
 
     def close(self) -> None:
         self.closed = True

@@ -31,7 +31,11 @@ class FakePublisher(EventPublisher):
         self.failure: str | None = None
         self.delay = 0.0
         self.ready = True
+        self.broken: str | None = None  # what problem() reports
         self.closed = False
+
+    def problem(self) -> str | None:
+        return self.broken
 
     async def publish(self, event: Event, headers: Headers = ()) -> None:
         if self.delay:
@@ -68,7 +72,7 @@ class FakeReader(ManagementReader):
         the consumer's own handlers (to mongomock)."""
         store = PurchaseStore(mongomock.MongoClient()["shopping"])
         events = [event for event, _ in self.publisher.published]
-        EventApplier(store, ConsumerMetrics()).apply(events)
+        EventApplier(store, ConsumerMetrics()).apply(events, [("purchases", 0)] * len(events))
         return store
 
     async def list_products(self) -> list[Product]:
