@@ -2,7 +2,14 @@
 
 A purchase is only acknowledged to the client after Kafka's delivery report said the event
 is on all in-sync replicas; until then it is in flight, and if that takes longer than the
-publish timeout the caller gets ``PublishError`` (the API answers ``503``).
+publish timeout the caller gets ``PublishError`` (the API answers ``503``). That answer is
+doubtful: a broker may have appended the event and answer after the deadline (with replicas
+that is routine), so the event may still be stored. The client retries with the same
+``Idempotency-Key``, which maps to the same purchase id, and ends with one purchase.
+
+The producer is supervised: a fatal librdkafka error (reported to ``error_cb``) or a dead
+delivery thread turns ``problem()`` from None into the reason, which the web role reports
+as not ready and not alive, and every publish is refused from then on without producing.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ class EventPublisher:
     async def is_ready(self) -> bool:
         raise NotImplementedError
 
+    def problem(self) -> str | None:
+        """Why this publisher can never deliver again (the process must restart), or None."""
+        return None
+
     def queue_length(self) -> int:
         return 0
 
@@ -53,9 +64,9 @@ def producer_config(settings: KafkaSettings, publish_timeout: float) -> dict[str
         "acks": "all",
         "linger.ms": 0,
         "compression.type": "lz4",
-        # librdkafka gives up on a message on its own at the same bound the API waits, so an
-        # event answered with 503 is almost never delivered later (and an Idempotency-Key
-        # retry makes that case harmless anyway).
+        # librdkafka gives up on a message at the bound the API waits. A message already sent
+        # may still be appended by the broker after that (the 503 is doubtful): a retry with
+        # the same Idempotency-Key makes that harmless.
         "message.timeout.ms": max(1_000, int(publish_timeout * 1_000)),
         "queue.buffering.max.messages": 100_000,
     }
@@ -73,8 +84,13 @@ class KafkaEventPublisher(EventPublisher):
     def __init__(self, settings: KafkaSettings, *, publish_timeout: float) -> None:
         self._topic = settings.topic
         self._publish_timeout = publish_timeout
+        self._problem: str | None = None
         self._producer = Producer(
-            {**producer_config(settings, publish_timeout), "logger": LIBRDKAFKA_LOGGER}
+            {
+                **producer_config(settings, publish_timeout),
+                "logger": LIBRDKAFKA_LOGGER,
+                "error_cb": self._on_error,
+            }
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: deque[Report] = deque()  # appended and drained atomically
@@ -85,15 +101,39 @@ class KafkaEventPublisher(EventPublisher):
         self._ready = False
 
     def _poll(self) -> None:
-        while not self._stopping.is_set():
-            self._producer.poll(0.1)
-            if self._reports and self._loop is not None:
-                self._loop.call_soon_threadsafe(_settle_all, self._drain_reports())
+        try:
+            while not self._stopping.is_set():
+                self._producer.poll(0.1)
+                if self._reports and self._loop is not None:
+                    self._loop.call_soon_threadsafe(_settle_all, self._drain_reports())
+        except BaseException as error:
+            self._fail(f"the Kafka delivery thread died: {type(error).__name__}: {error}")
+            raise
+
+    def _on_error(self, error: KafkaError) -> None:
+        """librdkafka's errors that belong to no message (on the poll thread)."""
+        if error.fatal():
+            self._fail(f"the Kafka producer failed for good: {error.str()}")
+        else:
+            LIBRDKAFKA_LOGGER.debug("kafka client error: %s", error.str())  # logged by it too
+
+    def _fail(self, problem: str) -> None:
+        if self._problem is None:
+            self._problem = problem
+            LIBRDKAFKA_LOGGER.error("%s; this process must restart to publish again", problem)
+
+    def problem(self) -> str | None:
+        if self._problem is None and not self._poller.is_alive() and not self._stopping.is_set():
+            self._fail("the Kafka delivery thread is gone")
+        return self._problem
 
     def _drain_reports(self) -> list[Report]:
         return [self._reports.popleft() for _ in range(len(self._reports))]
 
     async def publish(self, event: Event, headers: Headers = ()) -> None:
+        problem = self.problem()
+        if problem is not None:  # nothing is produced: this 503 is not doubtful
+            raise PublishError(problem)
         loop = self._loop = asyncio.get_running_loop()
         delivered: asyncio.Future[None] = loop.create_future()
 

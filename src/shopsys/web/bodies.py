@@ -97,3 +97,4 @@ class CompatPurchase(StoredPurchase):
 
 class Status(BaseModel):
     status: str
+    problems: list[str] | None = None

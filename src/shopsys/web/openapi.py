@@ -68,6 +68,13 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"ty
 _LOCATION = {"Location": {"description": "Where to read it back", "schema": {"type": "string"}}}
 _INVALID = _error("Invalid input; `details` names each offending field")
 _UNAVAILABLE = _error("Kafka or the management API is unavailable", _RETRY_AFTER)
+_DOUBTFUL = _error(
+    "Not accepted in time: Kafka did not acknowledge the event (or the catalog could not be"
+    " read). Doubtful: the event may still be stored. Retry after `Retry-After` seconds with"
+    " the same `Idempotency-Key`: that ends in exactly one purchase, as the last accepted"
+    " attempt describes it.",
+    _RETRY_AFTER,
+)
 _TOO_LARGE = _error("The body is larger than the configured limit")
 
 
@@ -84,7 +91,10 @@ _IDEMPOTENCY_HEADER = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "description": "The same key for the same user always yields the same purchase",
+    "description": (
+        "One key per order attempt, reused on every retry: the same key for the same user"
+        " always yields the same purchase id, so a retried request never buys twice"
+    ),
     "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
 }
 _PURCHASE_ID = {"type": "string", "format": "uuid"}
@@ -94,9 +104,10 @@ def cancel() -> dict[str, Any]:
     return {
         "summary": "Cancel one of the user's purchases",
         "description": (
-            "Answered once Kafka acknowledged the cancellation, which is ordered after the"
-            " purchase. Cancelling twice is harmless; a cancellation that matches no purchase"
-            " of this user changes nothing."
+            "Answered once Kafka acknowledged the cancellation. Whichever of the purchase and"
+            " its cancellation is processed first, the purchase ends cancelled. Cancelling"
+            " twice is harmless, so a doubtful 503 may simply be retried; a cancellation of"
+            " another user's purchase changes nothing."
         ),
         "parameters": [
             _path_parameter("user_id", _identifier_schema()),
@@ -109,22 +120,25 @@ def cancel() -> dict[str, Any]:
                 "headers": _LOCATION,
             },
             "422": _INVALID,
-            "503": _UNAVAILABLE,
+            "503": _DOUBTFUL,
         },
     }
 
 
-def _intake(request: type[BaseModel], accepted: type[BaseModel], summary: str) -> dict[str, Any]:
+def _intake(
+    request: type[BaseModel], accepted: type[BaseModel], summary: str, description: str
+) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "202": {**_json(_ref(accepted), "Kafka acknowledged the event"), "headers": _LOCATION},
         "413": _TOO_LARGE,
         "422": _INVALID,
-        "503": _UNAVAILABLE,
+        "503": _DOUBTFUL,
     }
     if request is PurchaseRequest:
         responses["404"] = _error("Unknown product (`unknown_product`)")
     return {
         "summary": summary,
+        "description": description,
         "parameters": [_IDEMPOTENCY_HEADER],
         "requestBody": {
             "required": True,
@@ -160,11 +174,23 @@ def catalog() -> dict[str, Any]:
 
 
 def purchase() -> dict[str, Any]:
-    return _intake(PurchaseRequest, PurchaseAccepted, "Buy a catalog product")
+    return _intake(
+        PurchaseRequest,
+        PurchaseAccepted,
+        "Buy a catalog product",
+        "Priced from the catalog when the request arrives. A retry with the same"
+        " `Idempotency-Key` is priced anew; the stored purchase is the last accepted attempt.",
+    )
 
 
 def compat_buy() -> dict[str, Any]:
-    return _intake(BuyRequest, BuyAccepted, "Compatibility: buy a client-priced item")
+    return _intake(
+        BuyRequest,
+        BuyAccepted,
+        "Compatibility: buy a client-priced item",
+        "Not safe to retry without an `Idempotency-Key`: each request without one is a new"
+        " purchase, so a retry after a doubtful 503 may buy twice.",
+    )
 
 
 def stored_purchase() -> dict[str, Any]:
@@ -224,12 +250,21 @@ def compat_user_purchases() -> dict[str, Any]:
 
 
 def liveness() -> dict[str, Any]:
-    return {"summary": "Liveness", "responses": {"200": _json(_ref(Status), "Alive")}}
+    return {
+        "summary": "Liveness: the Kafka producer can still publish",
+        "responses": {
+            "200": _json(_ref(Status), "Alive"),
+            "503": _json(_ref(Status), "The producer failed for good: restart the process"),
+        },
+    }
 
 
 def readiness() -> dict[str, Any]:
     return {
-        "summary": "Readiness: not shutting down (a Kafka outage is answered per purchase)",
+        "summary": (
+            "Readiness: not shutting down, producer usable (a Kafka outage is answered per"
+            " purchase)"
+        ),
         "responses": {
             "200": _json(_ref(Status), "Ready"),
             "503": _json(_ref(Status), "Not ready"),

@@ -55,7 +55,8 @@ async def _publish(request: Request, event: Event) -> None:
     except use_cases.NotAccepted as error:
         raise ApiError(
             503,
-            f"the request was not accepted, please retry: {error}",
+            "not accepted in time, and it may still be stored: retry with the same"
+            f" Idempotency-Key ({error})",
             code="kafka_unavailable",
             headers={"Retry-After": str(services.settings.retry_after_seconds)},
         ) from error
@@ -159,16 +160,25 @@ async def get_purchase(request: Request) -> Response:
     return JSONResponse(purchase)
 
 
-async def healthz(_request: Request) -> Response:
+async def healthz(request: Request) -> Response:
+    """Liveness: a producer that failed for good needs a new process."""
+    problem = _services(request).publisher.problem()
+    if problem is not None:
+        return JSONResponse({"status": "failed", "problems": [problem]}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
-    # Kafka is deliberately not a condition: during a Kafka outage the pod stays in its
+    # A Kafka outage is deliberately not a condition: during one the pod stays in its
     # Service, reads keep working and each purchase gets 503 with Retry-After, instead of
-    # every web pod leaving the Service and clients getting connection refused.
-    if _services(request).shutting_down:
+    # every web pod leaving the Service and clients getting connection refused. A producer
+    # that can never publish again is.
+    services = _services(request)
+    if services.shutting_down:
         return JSONResponse({"status": "shutting down"}, status_code=503)
+    problem = services.publisher.problem()
+    if problem is not None:
+        return JSONResponse({"status": "not ready", "problems": [problem]}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.browser import checked_page, chromium
 from tests.support.system import RunningSystem
@@ -71,3 +71,40 @@ def test_invalid_user_id_is_explained_not_sent(page: Page, shared_system: Runnin
     page.locator("#products li button.buy").first.click()
     expect(page.locator("#status")).to_contain_text("Enter a user id")
     expect(page.locator("#status")).to_have_class("error")
+
+
+def test_a_doubtful_answer_is_retried_with_the_same_key_and_buys_once(
+    page: Page, shared_system: RunningSystem, unique_user: str
+) -> None:
+    """The first attempt reaches the real web and is stored, but the browser is told 503 (an
+    answer lost or late): the storefront says it is retrying, sends the same order with the
+    same Idempotency-Key, and the purchase is stored once."""
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            stored = route.fetch()  # the real web accepts and Kafka stores it...
+            assert stored.status == 202
+            route.fulfill(  # ...but the answer the browser gets is doubtful
+                status=503,
+                headers={"Content-Type": "application/json", "Retry-After": "1"},
+                body='{"error": {"code": "kafka_unavailable", "message": "not accepted in time"}}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/purchases", lose_the_first_answer)
+    page.goto(shared_system.web_url + "/")
+    page.fill("#user-id", unique_user)
+    page.locator('#products li[data-product-id="p-001"] button.buy').click()
+    expect(page.locator("#status")).to_contain_text("retrying", timeout=5_000)
+    expect(page.locator("#status")).to_contain_text("Accepted", timeout=15_000)
+
+    assert len(keys) == 2
+    assert keys[0] == keys[1], "the retry must reuse the order's Idempotency-Key"
+    stored = page.locator("#purchases li[data-purchase-id]:not(.pending)")
+    expect(stored).to_have_count(1, timeout=20_000)
+    page.wait_for_timeout(1_000)  # a second purchase, were there one, would show by now
+    page.reload()
+    expect(stored).to_have_count(1, timeout=10_000)

@@ -6,10 +6,18 @@
   const PAGE_SIZE = 20;
   const POLL_MS = 1000;
   const POLL_LIMIT_MS = 60000;
+  // A doubtful answer (503: the order may still be stored) is retried with the same
+  // Idempotency-Key, so the order is placed once however many times it is sent.
+  const RETRIES = 4;
+  const RETRY_DELAY_MAX_MS = 8000;
 
   const el = (id) => document.getElementById(id);
-  // pending: accepted purchases not stored yet; cancelling: purchase id -> when asked.
-  const state = { userId: "", cursor: null, pending: new Map(), cancelling: new Map(), polling: null };
+  // pending: accepted purchases not stored yet; cancelling: purchase id -> when asked;
+  // unconfirmed: "product/quantity" -> the key of an order whose answer stayed doubtful,
+  // reused when the same order is sent again.
+  const state = {
+    userId: "", cursor: null, pending: new Map(), cancelling: new Map(), unconfirmed: new Map(), polling: null,
+  };
 
   function money(cents, currency) {
     try {
@@ -50,9 +58,28 @@
       const error = (body && body.error) || {};
       const fields = (error.details || []).map((d) => d.field + ": " + d.message).join("; ");
       const message = (error.message || "HTTP " + response.status) + (fields ? " (" + fields + ")" : "");
-      throw new Error(message);
+      const failure = new Error(message);
+      failure.doubtful = response.status === 503;
+      failure.retryAfterMs = 1000 * (Number.parseInt(response.headers.get("Retry-After") || "", 10) || 1);
+      throw failure;
     }
     return body;
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // POST until accepted, retrying doubtful answers and lost connections with the same key.
+  async function send(path, options, retrying) {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await api(path, options);
+      } catch (error) {
+        const doubtful = error.doubtful || error instanceof TypeError; // TypeError: no answer
+        if (!doubtful || attempt >= RETRIES) throw error;
+        retrying(attempt + 1);
+        await sleep(Math.min(error.retryAfterMs || 1000, RETRY_DELAY_MAX_MS));
+      }
+    }
   }
 
   async function loadProducts() {
@@ -103,13 +130,18 @@
     const username = el("username").value.trim();
     if (username) body.username = username;
     button.disabled = true;
-    say("Sending your order for " + product.name + "…");
+    const order = product.id + "/" + quantity;
+    const earlier = state.unconfirmed.get(order);
+    const key = earlier || newKey();
+    state.unconfirmed.set(order, key);
+    say((earlier ? "Sending your earlier order again for " : "Sending your order for ") + product.name + "…");
     try {
-      const accepted = await api("/api/v1/purchases", {
+      const accepted = await send("/api/v1/purchases", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "Idempotency-Key": newKey() },
+        headers: { "Content-Type": "application/json", "Idempotency-Key": key },
         body: JSON.stringify(body),
-      });
+      }, (attempt) => say("Not confirmed yet, retrying your order for " + product.name + " (" + attempt + ")…"));
+      state.unconfirmed.delete(order);
       state.pending.set(accepted.purchase_id, {
         purchase_id: accepted.purchase_id,
         product_name: product.name,
@@ -121,7 +153,12 @@
       say("Accepted: " + product.name + " × " + quantity + " for " + money(accepted.total_cents, accepted.currency) + ".", "ok");
       await refreshPurchases();
     } catch (error) {
-      say("Not bought: " + error.message, "error");
+      if (error.doubtful || error instanceof TypeError) {
+        say("Not confirmed: " + error.message + ". It may still go through; Buy again sends the same order, never a second one.", "error");
+      } else {
+        state.unconfirmed.delete(order);
+        say("Not bought: " + error.message, "error");
+      }
     } finally {
       button.disabled = false;
     }
@@ -133,7 +170,8 @@
     try {
       const path = "/api/v1/users/" + encodeURIComponent(state.userId) + "/purchases/" +
         encodeURIComponent(purchase.purchase_id) + "/cancel";
-      await api(path, { method: "POST", headers: { "Idempotency-Key": newKey() } });
+      await send(path, { method: "POST", headers: { "Idempotency-Key": newKey() } },
+        (attempt) => say("Not confirmed yet, retrying the cancellation (" + attempt + ")…"));
       state.cancelling.set(purchase.purchase_id, Date.now());
       say("Cancellation accepted: " + purchase.product_name + " × " + purchase.quantity + ".", "ok");
       await refreshPurchases(false);
@@ -148,6 +186,7 @@
     state.userId = userId;
     state.pending.clear();
     state.cancelling.clear();
+    state.unconfirmed.clear();
     try {
       localStorage.setItem("shopsys.user_id", userId);
       localStorage.setItem("shopsys.username", el("username").value.trim());
