@@ -126,6 +126,7 @@ def build_app(
             loop=loop,
             admin_token=management.token.get_secret_value() if management.token else None,
             metrics=metrics,
+            read_timeout=management.read_timeout_seconds,
             operations=operations(kafka, ops, metrics),
             close=client.close,
         )

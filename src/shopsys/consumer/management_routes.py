@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio.to_thread
+import pymongo
+from anyio import CapacityLimiter
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
+from pymongo.errors import PyMongoError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -25,10 +29,35 @@ from shopsys.observability import metrics_response
 from shopsys.responses import JSONResponse
 from shopsys.store import InvalidCursorError
 
+T = TypeVar("T")
+
 
 def _services(request: Request) -> ConsumerServices:
     services: ConsumerServices = request.app.state.services
     return services
+
+
+async def _read(
+    request: Request, read: Callable[[], T], *, threads: CapacityLimiter | None = None
+) -> T:
+    """Run a database call on the API's read threads, under its deadline: a slow database
+    answers 503 before the caller stops waiting, and never holds the health checks' threads."""
+    services = _services(request)
+
+    def bounded() -> T:
+        with pymongo.timeout(services.read_timeout):
+            return read()
+
+    try:
+        return await anyio.to_thread.run_sync(bounded, limiter=threads or services.read_threads)
+    except PyMongoError as error:
+        reason = "did not answer in time" if error.timeout else "is unavailable"
+        raise ApiError(
+            503,
+            f"the database {reason}: {type(error).__name__}",
+            code="database_unavailable",
+            headers={"Retry-After": "2"},
+        ) from error
 
 
 def _require_token(request: Request) -> None:
@@ -47,8 +76,11 @@ async def user_purchases(request: Request) -> Response:
     limit = int_query(request, "limit", default=20, low=1, high=1_000)
     cursor = cursor_query(request)
     try:
-        page = await run_in_threadpool(
-            _services(request).purchases.list_user_purchases, user_id, limit=limit, cursor=cursor
+        page = await _read(
+            request,
+            lambda: _services(request).purchases.list_user_purchases(
+                user_id, limit=limit, cursor=cursor
+            ),
         )
     except InvalidCursorError:
         raise invalid("cursor", "is not a cursor this API issued") from None
@@ -59,7 +91,7 @@ async def user_purchases(request: Request) -> Response:
 
 async def user_summary(request: Request) -> Response:
     user_id = identifier_param(request, "user_id")
-    summary = await run_in_threadpool(_services(request).purchases.user_summary, user_id)
+    summary = await _read(request, lambda: _services(request).purchases.user_summary(user_id))
     return JSONResponse(
         {
             "user_id": user_id,
@@ -74,20 +106,26 @@ async def get_purchase(request: Request) -> Response:
     purchase_id = str(request.path_params["purchase_id"])
     if len(purchase_id) > 64:
         raise invalid("purchase_id", "must be a UUID")
-    purchase = await run_in_threadpool(_services(request).purchases.get_purchase, purchase_id)
+    purchase = await _read(request, lambda: _services(request).purchases.get_purchase(purchase_id))
     if purchase is None:
         raise purchase_not_found()
     return JSONResponse(purchase.model_dump())
 
 
 async def list_products(request: Request) -> Response:
-    products = await run_in_threadpool(_services(request).catalog.list_products)
+    services = _services(request)
+    products = await _read(
+        request, services.catalog.list_products, threads=services.catalog_threads
+    )
     return JSONResponse([product.model_dump() for product in products])
 
 
 async def get_product(request: Request) -> Response:
     product_id = identifier_param(request, "product_id")
-    product = await run_in_threadpool(_services(request).catalog.get_product, product_id)
+    services = _services(request)
+    product = await _read(
+        request, lambda: services.catalog.get_product(product_id), threads=services.catalog_threads
+    )
     if product is None:
         raise unknown_product(product_id)
     return JSONResponse(product.model_dump())
@@ -103,14 +141,23 @@ async def put_product(request: Request) -> Response:
         product = Product.model_validate({**body, "id": product_id})
     except ValidationError as error:
         raise ApiError(422, "invalid product", details=validation_details(error)) from None
-    created = await run_in_threadpool(_services(request).catalog.put_product, product)
+    services = _services(request)
+    created = await _read(
+        request, lambda: services.catalog.put_product(product), threads=services.catalog_threads
+    )
     return JSONResponse(product.model_dump(), status_code=201 if created else 200)
 
 
 async def delete_product(request: Request) -> Response:
     _require_token(request)
     product_id = identifier_param(request, "product_id")
-    if not await run_in_threadpool(_services(request).catalog.delete_product, product_id):
+    services = _services(request)
+    deleted = await _read(
+        request,
+        lambda: services.catalog.delete_product(product_id),
+        threads=services.catalog_threads,
+    )
+    if not deleted:
         raise unknown_product(product_id)
     return Response(status_code=204)
 
@@ -138,7 +185,9 @@ async def _readiness_problems(request: Request) -> list[str]:
     """Why the consumer is not ready (empty: ready), also kept in the ``ready`` gauge so an
     alert sees what the readiness probe saw."""
     services = _services(request)
-    problems = await run_in_threadpool(services.readiness_problems)
+    problems = await anyio.to_thread.run_sync(
+        services.readiness_problems, limiter=services.health_threads
+    )
     services.metrics.ready.set(0 if problems else 1)
     return problems
 

@@ -1,8 +1,9 @@
 """The one supervisor of local servers: Kafka, FerretDB and the ``shopsys`` roles alike.
 
 Each runs in its own session (process group) with stdout and stderr appended to a log file;
-``start()`` waits until it answers a real request, ``stop()`` is SIGTERM then SIGKILL, and
-``kill()`` is SIGKILL now (for the fault tests). Nothing outlives the interpreter.
+``start()`` waits until it answers a real request, ``stop()`` is SIGTERM then SIGKILL,
+``kill()`` is SIGKILL now and ``frozen()`` a stall (for the fault tests). Nothing outlives
+the interpreter.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -154,6 +155,20 @@ class ManagedProcess(ABC):
             proc.wait()
         self.stopped_gracefully = False
         self._forget()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stop the process group (SIGSTOP) and continue it on exit: a stall, like a long
+        garbage-collection pause. Connections stay open; what clients send meanwhile is
+        read, and answered, only after the stall."""
+        proc = self.process
+        if proc is None:
+            raise ServerStartError(f"{self.name} is not running")
+        kill_group(proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            kill_group(proc.pid, signal.SIGCONT)
 
     def _forget(self) -> None:
         self.process = None

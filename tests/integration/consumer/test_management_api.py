@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.consumer.app import _ping, create_app
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.consumer.services import ConsumerServices
+from shopsys.devtools.provision import FerretDBServer
 from shopsys.events import PurchasePlaced
 from shopsys.settings import MongoSettings
 from shopsys.store import CatalogStore, PurchaseStore, connect
@@ -149,3 +151,26 @@ def test_serve_consumer_takes_its_token_from_the_environment(system_factory: Any
         assert httpx.put(url, json=body, headers=AUTH, timeout=10).status_code == 201
         ready = httpx.get(f"{system.management_url}/readyz", timeout=10)
         assert ready.json() == {"status": "ready"}
+
+
+def test_a_stalled_database_answers_reads_with_503_before_the_caller_gives_up(
+    system_factory: Any, ferretdb_server: FerretDBServer | None
+) -> None:
+    """The database stalls (SIGSTOP): each read ends at its deadline with a 503 to retry,
+    well before web's own timeout, and readiness answers at once, beside the waiting reads."""
+    if ferretdb_server is None:
+        pytest.skip("the MongoDB server is external (SHOPSYS_TEST_MONGODB_URI): cannot stall it")
+    env = {"SHOPSYS_MANAGEMENT_READ_TIMEOUT_SECONDS": "0.5"}
+    with system_factory(env=env) as system:
+        history = f"{system.management_url}/api/v1/users/ann/purchases"
+        assert httpx.get(history, timeout=5).status_code == 200
+        with ferretdb_server.frozen():
+            started = time.monotonic()
+            answer = httpx.get(history, timeout=5)
+            took = time.monotonic() - started
+            ready = httpx.get(f"{system.management_url}/readyz", timeout=2)
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "database_unavailable"
+        assert took < 2.0, f"the read took {took:.1f}s: longer than its deadline allows"
+        assert ready.status_code == 503  # the ping is bounded too, and says why
+        assert httpx.get(history, timeout=5).status_code == 200
