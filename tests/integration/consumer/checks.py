@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from pymongo.database import Database
 
 from shopsys.consumer.lag import KafkaOffsetSource, partition_lag
@@ -120,3 +121,30 @@ def metric_samples(base_url: str, name: str) -> dict[str, float]:
             key, _, value = line.rpartition(" ")
             samples[key[len(name) :]] = float(value)
     return samples
+
+
+def read_topic(settings: KafkaSettings, topic: str) -> list[Message]:
+    """Every message in ``topic``, read from the beginning by a group of its own."""
+    reader = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = reader.list_topics(topic, timeout=10)
+        partitions = [
+            TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions
+        ]
+        ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        reader.assign(partitions)
+        seen: list[Message] = []
+        deadline = time.monotonic() + 30
+        while sum(ends.values()) > len(seen) and time.monotonic() < deadline:
+            for message in reader.consume(500, timeout=0.5):
+                if message.error() is None:
+                    seen.append(message)
+        return seen
+    finally:
+        reader.close()

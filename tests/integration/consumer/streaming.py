@@ -34,6 +34,8 @@ class PurchaseStream:
         user_prefix: str = "user",
         deadline_seconds: float = 150.0,
         cancel_every: int = 0,
+        catalog_only: bool = False,
+        cancel_url: str | None = None,
     ) -> None:
         self.web_url = web_url
         self.total = total
@@ -43,6 +45,9 @@ class PurchaseStream:
         self.user_prefix = user_prefix
         self.deadline_seconds = deadline_seconds
         self.cancel_every = cancel_every  # n: every n-th purchase is cancelled once accepted
+        self.catalog_only = catalog_only  # no compatibility /buy requests
+        self.cancel_url = cancel_url or web_url  # where cancellations go (another web process)
+        self.totals: dict[str, int] = {}  # purchase id -> the total its 202 answered
         self.cancelled: set[str] = set()  # purchase ids whose cancellation was answered 202
         self.run_id = uuid.uuid4().hex[:8]
         self.accepted: dict[int, str] = {}
@@ -90,7 +95,7 @@ class PurchaseStream:
 
     def _request(self, index: int) -> tuple[str, dict[str, Any]]:
         user = f"{self.user_prefix}-{index % self.users:03d}"
-        if index % 2:
+        if index % 2 and not self.catalog_only:
             return "/api/v1/buy", {"username": f"User {user}", "userid": user, "price": 2.5}
         product = PRODUCTS[index % len(PRODUCTS)]
         return "/api/v1/purchases", {"user_id": user, "product_id": product, "quantity": 1}
@@ -131,9 +136,10 @@ class PurchaseStream:
             return
         purchase_id = answer["purchase_id"]
         self.accepted[index] = purchase_id
+        self.totals[purchase_id] = answer.get("total_cents") or answer["data"]["total_cents"]
         if self.cancel_every and index % self.cancel_every == 0:
             user = body.get("user_id") or body["userid"]
-            cancel = f"/api/v1/users/{user}/purchases/{purchase_id}/cancel"
+            cancel = f"{self.cancel_url}/api/v1/users/{user}/purchases/{purchase_id}/cancel"
             if await self._until_accepted(client, cancel, None, f"{key}-cancel") is not None:
                 self.cancelled.add(purchase_id)
 

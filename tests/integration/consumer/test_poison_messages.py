@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
 import pytest
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
     KafkaError,
     Message,
     Producer,
-    TopicPartition,
 )
 from pymongo.database import Database
 
@@ -25,6 +21,7 @@ from tests.integration.consumer.checks import (
     CANCEL_EVERY,
     assert_final_state,
     metric_samples,
+    read_topic,
     wait_caught_up,
 )
 from tests.integration.consumer.streaming import PurchaseStream
@@ -53,32 +50,6 @@ def _poison_value(index: int) -> tuple[bytes, str | None, str]:
         return json.dumps(document).encode(), str(event.purchase_id), "schema"
     document["quantity"] = 0
     return json.dumps(document).encode(), str(event.purchase_id), "quantity"
-
-
-def _read_all(settings: KafkaSettings, topic: str) -> list[Message]:
-    reader = Consumer(
-        {
-            **settings.client_config(),
-            "group.id": f"dlq-reader-{uuid.uuid4().hex[:6]}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        metadata = reader.list_topics(topic, timeout=10)
-        partitions = [
-            TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.topics[topic].partitions
-        ]
-        ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
-        reader.assign(partitions)
-        seen: list[Message] = []
-        deadline = time.monotonic() + 30
-        while sum(ends.values()) > len(seen) and time.monotonic() < deadline:
-            for message in reader.consume(500, timeout=0.5):
-                if message.error() is None:
-                    seen.append(message)
-        return seen
-    finally:
-        reader.close()
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
@@ -126,7 +97,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
         )
         assert dead_lettered[""] == POISON
 
-    letters = _read_all(kafka_settings, kafka_settings.dlq_topic)
+    letters = read_topic(kafka_settings, kafka_settings.dlq_topic)
     print(f"[poison] dead-letter topic holds {len(letters)} messages")
     assert len(letters) == POISON
     found = {}
