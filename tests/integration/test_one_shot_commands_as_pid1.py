@@ -35,12 +35,22 @@ def _as_pid1(argv: list[str]) -> tuple[subprocess.Popen[bytes], psutil.Process]:
         started = children and "shopsys" in " ".join(children[0].cmdline())
         return children[0] if started else None
 
+    def sigterm_blocked(pid: int) -> bool | None:
+        """The command's own code runs once it blocks SIGTERM (for its waiting thread): a
+        SIGTERM before that would reach a PID 1 without a handler and prove nothing. On a
+        cold machine, imports that compile first take seconds."""
+        status = Path(f"/proc/{pid}/status").read_text()
+        blocked = next(line for line in status.splitlines() if line.startswith("SigBlk:"))
+        return True if int(blocked.split()[1], 16) & (1 << (signal.SIGTERM - 1)) else None
+
     try:
         child = eventually(the_command, timeout=20, every=0.05, what="the command under unshare")
+        eventually(
+            lambda: sigterm_blocked(child.pid), timeout=30, every=0.05, what="its SIGTERM handling"
+        )
     except AssertionError:
         parent.kill()
         raise
-    time.sleep(1.5)  # past interpreter start-up: the command's own code is running
     return parent, child
 
 
