@@ -18,6 +18,7 @@ from pathlib import Path
 from shopsys.devtools.errors import ProvisionError, ToolchainMissingError
 from shopsys.devtools.provision.build import BuildContext, Progress
 from shopsys.devtools.provision.cache import cached_build, cached_go_build
+from tests.support.go_flags import TEST_COMPONENT_GO_FLAGS
 
 from . import versions
 
@@ -36,7 +37,7 @@ KEDA_COMMANDS = {
 }
 KEDA_MODULE = "github.com/kedacore/keda/v2"
 STATIC = {"CGO_ENABLED": "0"}
-GO_FLAGS = ("-trimpath", "-ldflags=-s -w")
+GO_FLAGS = TEST_COMPONENT_GO_FLAGS
 
 # The sandbox ("pause") image cannot be pulled here: a static program that waits for a
 # signal and reaps its children is all a pod sandbox needs.

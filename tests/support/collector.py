@@ -22,13 +22,12 @@ from shopsys.devtools.ports import HOST, free_port, port_open
 from shopsys.devtools.process import ManagedProcess
 from shopsys.devtools.provision.artifacts import build_go_wrapper
 from shopsys.devtools.provision.build import Progress
+from tests.support.go_flags import TEST_COMPONENT_GO_FLAGS
 
 OTELCOL_VERSION: Final = "v0.161.0"  # the collector modules; their v1 modules are v1.67.0
 OTELCOL_BINARY: Final = "otelcol-file"
 WRAPPER_DIR: Final = Path(__file__).parent / "otelcol_wrapper"
 WRAPPER_FILES: Final = ("main.go", "go.mod", "go.sum")
-# No DWARF, no symbol table: a smaller binary, linked faster.
-GO_FLAGS: Final = ("-trimpath", "-ldflags=-s -w")
 
 SPAN_KINDS: Final = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
@@ -44,7 +43,7 @@ def ensure_otelcol(cache_dir: Path, progress: Progress) -> Path:
         binary=OTELCOL_BINARY,
         purpose=f"build the OpenTelemetry Collector {OTELCOL_VERSION} for the tracing tests",
         label="OpenTelemetry Collector",
-        flags=GO_FLAGS,
+        flags=TEST_COMPONENT_GO_FLAGS,
         env={"GOWORK": "off", "GOFLAGS": "-mod=readonly"},
         takes="2-3 min",
     )
