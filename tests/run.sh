@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one command that sets everything up and runs all the tests:
 #   installs the package into .venv, installs Chromium for the browser test,
-#   provisions Kafka / FerretDB / helm into the cache (~/.cache/shopsys), runs ruff, mypy
-#   --strict and pytest (unit, integration against the real servers, chart, perf).
-# Extra arguments go to pytest, e.g. `tests/run.sh tests/unit -x`.
+#   provisions Kafka / FerretDB / helm into the cache (~/.cache/shopsys), starts the cluster
+#   tier's builds in the background (a first run's slowest part, overlapped with the other
+#   tiers), runs ruff, mypy --strict and pytest: unit, chart, integration against the real
+#   servers, the cluster tier, then the benchmarks (alone on the machine by then).
+# Extra arguments go to pytest instead, e.g. `tests/run.sh tests/unit -x` (no background builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,18 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 chromium --version
 
+prebuild_pid=""
+if [ "$#" -eq 0 ]; then
+  step "The cluster tier's Debian packages (before the background builds: apt runs one at a time)"
+  "${venv}/bin/python" -m tests.cluster packages
+  prebuild_log="${TMPDIR:-/tmp}/shopsys-prebuild.$$.log"
+  step "Cluster tier and collector builds, in the background (log: ${prebuild_log})"
+  # Its own process group, so that an early exit stops the builds it started too.
+  setsid "${venv}/bin/python" -m tests.prebuild >"${prebuild_log}" 2>&1 &
+  prebuild_pid=$!
+  trap '[ -z "${prebuild_pid}" ] || kill -- "-${prebuild_pid}" 2>/dev/null || true' EXIT
+fi
+
 step "Kafka, FerretDB and helm (cached in \${SHOPSYS_CACHE_DIR:-~/.cache/shopsys})"
 "${venv}/bin/shopsys" provision
 
@@ -39,5 +53,17 @@ step "mypy --strict"
 "${venv}/bin/mypy"
 
 step "pytest"
-"${venv}/bin/pytest" "$@"
+if [ "$#" -eq 0 ]; then
+  # The cluster tier waits for the background builds; the benchmarks come last, alone.
+  "${venv}/bin/pytest" tests/unit tests/chart tests/integration tests/cluster tests/perf
+  if ! wait "${prebuild_pid}"; then
+    echo "the background builds failed (the cluster tier passed without them?):" >&2
+    tail -n 20 "${prebuild_log}" >&2
+    exit 1
+  fi
+  prebuild_pid=""
+  rm -f "${prebuild_log}"
+else
+  "${venv}/bin/pytest" "$@"
+fi
 step "all tests passed"

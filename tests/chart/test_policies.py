@@ -105,9 +105,10 @@ def test_hadolint_passes_on_the_dockerfile(hadolint: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_shellcheck_passes_on_setup_env(shellcheck: Path) -> None:
+def test_shellcheck_passes_on_setup_env_and_the_test_command(shellcheck: Path) -> None:
     stub = Path(__file__).parent / "stubs" / "fake-tool"
-    proc = chartkit.run([shellcheck, "--severity=style", "--external-sources", SETUP_ENV, stub])
+    scripts = [SETUP_ENV, stub, chartkit.REPO_ROOT / "tests" / "run.sh"]
+    proc = chartkit.run([shellcheck, "--severity=style", "--external-sources", *scripts])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -20,7 +20,7 @@ from shopsys.devtools.provision.cache import default_cache_dir
 from tests.chart.chartkit import REPO_ROOT, pinned_keda_version
 
 from . import addons, daemons, images, manifests, node, processes, teardown, versions
-from .builds import ensure_binaries
+from .builds import ClusterBinaries, ensure_binaries
 from .kubectl import Kubectl
 
 STATE_ENV = "SHOPSYS_CLUSTER_STATE_DIR"
@@ -57,6 +57,7 @@ def layout() -> node.Layout:
 
 
 def ensure_debian_packages(progress: Progress) -> None:
+    _require_root()
     missing = []
     for package in versions.DEBIAN_PACKAGES:
         proc = subprocess.run(
@@ -104,6 +105,31 @@ def is_up(lay: node.Layout) -> bool:
     return any(processes.running(lay.state, name) for name in processes.names(lay.state))
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    binaries: ClusterBinaries
+    helm: Path
+    rootfs: Path
+    specs: list[images.ImageSpec]
+
+
+def provision(progress: Progress) -> Provisioned:
+    """Everything the cluster needs from the package registries, built into the cache: the
+    slow part of a first run, which tests/run.sh starts beside the other tiers' tests.
+    Concurrent callers wait for one build of each entry (the cache's file locks)."""
+    _require_root()
+    ensure_debian_packages(progress)
+    cache = default_cache_dir()
+    keda_version = pinned_keda_version()
+    binaries = ensure_binaries(cache, progress, keda_version)
+    return Provisioned(
+        binaries=binaries,
+        helm=ensure_helm(cache, progress),
+        rootfs=images.ensure_rootfs(cache, progress),
+        specs=images.image_specs(cache, binaries, keda_version, progress),
+    )
+
+
 def up(progress: Progress) -> ClusterInfo:
     """Provision, start the node, install KEDA and metrics-server, then run setup-env.sh."""
     _require_root()
@@ -114,24 +140,19 @@ def up(progress: Progress) -> ClusterInfo:
         )
     teardown.teardown(lay)  # leftovers of an interrupted run
     started = time.monotonic()
-    ensure_debian_packages(progress)
-    cache = default_cache_dir()
-    keda_version = pinned_keda_version()
-    binaries = ensure_binaries(cache, progress, keda_version)
-    helm = ensure_helm(cache, progress)
-    rootfs = images.ensure_rootfs(cache, progress)
-    specs = images.image_specs(cache, binaries, keda_version, progress)
+    provisioned = provision(progress)
+    binaries, helm, keda_version = provisioned.binaries, provisioned.helm, pinned_keda_version()
     progress(f"provisioned in {format_duration(time.monotonic() - started)}; starting the node")
     try:
         node.prepare(lay, images.PAUSE)
         daemons.start_runtimes(lay)
         docker = images.Docker(lay.docker_host)
-        images.import_rootfs(docker, rootfs)
-        for spec in specs:
+        images.import_rootfs(docker, provisioned.rootfs)
+        for spec in provisioned.specs:
             images.build_image(docker, spec, progress)
         images.load_into_node(
             docker,
-            [spec.name for spec in specs if spec.name != images.PYTHON_BASE],
+            [spec.name for spec in provisioned.specs if spec.name != images.PYTHON_BASE],
             lambda *args, stdin=None: node.ctr(lay, *args, stdin=stdin),
             lay.images / "loaded.json",
             progress,
