@@ -36,8 +36,9 @@ if [ "$#" -eq 0 ]; then
   "${venv}/bin/python" -m tests.cluster packages
   prebuild_log="${TMPDIR:-/tmp}/shopsys-prebuild.$$.log"
   step "Cluster tier and collector builds, in the background (log: ${prebuild_log})"
-  # Its own process group, so that an early exit stops the builds it started too.
-  setsid "${venv}/bin/python" -m tests.prebuild >"${prebuild_log}" 2>&1 &
+  # Its own process group, so that an early exit stops the builds it started too; niced, so
+  # that the tests running meanwhile get the CPU first and the builds take what they leave.
+  setsid nice -n 19 "${venv}/bin/python" -m tests.prebuild >"${prebuild_log}" 2>&1 &
   prebuild_pid=$!
   trap '[ -z "${prebuild_pid}" ] || kill -- "-${prebuild_pid}" 2>/dev/null || true' EXIT
 fi

@@ -30,11 +30,12 @@ def assert_final_state(
     database: Database[Any],
     accepted: set[str],
     cancelled: set[str],
-    timeout: float = 60.0,
+    timeout: float = 120.0,
 ) -> set[str]:
     """Every purchase answered 202 is stored once, and exactly those whose cancellation was
     answered 202 are cancelled; the stored ids. ``_id`` is the purchase id, so a purchase
-    stored twice shows up as an id that was never answered 202."""
+    stored twice shows up as an id that was never answered 202. (The deadline is for
+    correctness on a busy machine, not for speed: the benchmarks measure that.)"""
     purchases = database["purchases"]
     for query, expected in (({}, accepted), ({"status": "cancelled"}, cancelled)):
         eventually(
