@@ -104,21 +104,22 @@ def lag_disagreements(recorder: ScalingRecorder, producing: Window) -> tuple[int
     interval's worth of traffic: while purchases go in at `producing.rate`, the lag moves
     that much between two polls (plus a lag threshold for the commits in flight). A lag
     beyond partitions x lagThreshold changes no decision (the maximum is the partition
-    count), and while a rebalance moves partitions the consumers' sum misses some, so both
-    views are compared up to that cap."""
+    count), so both views are compared up to that cap. While a rebalance moves partitions
+    the consumers' sum misses some (no sample): KEDA's view is compared only when the
+    consumers reported both before and after it, so that a backlog drained meanwhile lies
+    between the two."""
     cap = PARTITIONS * LAG_THRESHOLD
     window = POLLING_SECONDS + LAG_MONITOR_SECONDS
     compared, wrong = 0, []
+    reported = [(s.at, s.consumer_lag) for s in recorder.samples if s.consumer_lag is not None]
     for sample in recorder.samples:
         if sample.keda_lag is None:
             continue
-        near = [
-            min(s.consumer_lag, cap)
-            for s in recorder.samples
-            if s.consumer_lag is not None and abs(s.at - sample.at) <= window
-        ]
-        if not near:
+        before = [min(lag, cap) for at, lag in reported if sample.at - window <= at <= sample.at]
+        after = [min(lag, cap) for at, lag in reported if sample.at <= at <= sample.at + window]
+        if not before or not after:
             continue
+        near = before + after
         compared += 1
         traffic = producing.rate * POLLING_SECONDS if sample.at in producing else 0.0
         slack = LAG_THRESHOLD + traffic

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from tests.support.polling import eventually
 from tests.support.system import Isolation, RunningSystem
 
 CANCEL_EVERY = 10  # the fault tests' streams cancel every 10th purchase once it is accepted
+FAULT_PURCHASES = 3_000  # a fault test's stream: at FAULT_RATE, 15 s for its faults to land in
+FAULT_RATE = 200.0  # purchases per second
 
 
 def _ids(database: Database[Any], query: dict[str, Any]) -> set[str]:
@@ -31,11 +34,13 @@ def assert_final_state(
     accepted: set[str],
     cancelled: set[str],
     timeout: float = 120.0,
+    consumers: Sequence[str] = (),
 ) -> set[str]:
     """Every purchase answered 202 is stored once, and exactly those whose cancellation was
     answered 202 are cancelled; the stored ids. ``_id`` is the purchase id, so a purchase
     stored twice shows up as an id that was never answered 202. (The deadline is for
-    correctness on a busy machine, not for speed: the benchmarks measure that.)"""
+    correctness on a busy machine, not for speed: the benchmarks measure that.) On a
+    timeout the message says what ``consumers`` (their management URLs) report."""
     purchases = database["purchases"]
     for query, expected in (({}, accepted), ({"status": "cancelled"}, cancelled)):
         eventually(
@@ -46,7 +51,7 @@ def assert_final_state(
             every=0.25,
             what=lambda query=query, expected=expected: (
                 f"{len(expected)} documents matching {query}, "
-                f"{purchases.count_documents(query)} there"
+                f"{purchases.count_documents(query)} there; {consumer_states(consumers)}"
             ),
         )
     time.sleep(0.5)  # anything extra (a stray event) would land by now
@@ -63,6 +68,34 @@ def assert_final_state(
         f"unexpected {len(found_cancelled - cancelled)}"
     )
     return stored
+
+
+# What a stalled consumer shows: its partitions, pauses, write failures and progress.
+STATE_METRICS = (
+    "assigned_partitions",
+    "paused",
+    "parked_partitions",
+    "write_failures_total",
+    "events_consumed_total",
+    "lag_messages",
+)
+
+
+def consumer_states(management_urls: Sequence[str]) -> str:
+    """Each consumer's readiness and state metrics, for a failure message."""
+    states = []
+    for url in management_urls:
+        try:
+            ready = httpx.get(f"{url}/readyz", timeout=5)
+            metrics = {
+                name: sum(metric_samples(url, f"shopsys_consumer_{name}").values())
+                for name in STATE_METRICS
+            }
+        except httpx.HTTPError as error:
+            states.append(f"{url}: {error!r}")
+            continue
+        states.append(f"{url}: readyz {ready.status_code} {ready.text[:200]} {metrics}")
+    return "; ".join(states) or "no consumer asked"
 
 
 def group_lag(settings: KafkaSettings) -> int | None:
@@ -111,6 +144,11 @@ def add_consumer(
 
 def management_url(role: RoleProcess) -> str:
     return role.ready_url.removesuffix("/readyz")
+
+
+def consumer_urls(system: RunningSystem) -> list[str]:
+    """The system's consumer and every role added to it, for ``assert_final_state``."""
+    return [system.management_url, *(management_url(role) for role in system.extra)]
 
 
 def metric_samples(base_url: str, name: str) -> dict[str, float]:

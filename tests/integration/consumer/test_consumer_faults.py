@@ -16,8 +16,11 @@ from pymongo.database import Database
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     CANCEL_EVERY,
+    FAULT_PURCHASES,
+    FAULT_RATE,
     add_consumer,
     assert_final_state,
+    consumer_urls,
     management_url,
     metric_samples,
     wait_caught_up,
@@ -28,8 +31,7 @@ from tests.support.system import Isolation
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 4_000
-RATE = 200.0  # purchases per second: a 20 s stream, long enough for the faults to land in it
+PURCHASES, RATE = FAULT_PURCHASES, FAULT_RATE
 
 
 def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
@@ -58,7 +60,9 @@ def test_consumer_killed_three_times_mid_stream_loses_and_duplicates_nothing(
             )
         accepted = stream.join()
         print(f"\n[kill] stream: {stream.summary()}")
-        assert_final_state("kill x3", mongo_database, accepted, stream.cancelled)
+        assert_final_state(
+            "kill x3", mongo_database, accepted, stream.cancelled, consumers=consumer_urls(system)
+        )
         wait_caught_up(kafka_settings)
 
 
@@ -103,7 +107,9 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
 
         accepted = stream.join()
         print(f"\n[rebalance] stream: {stream.summary()}")
-        assert_final_state("rebalance", mongo_database, accepted, stream.cancelled)
+        assert_final_state(
+            "rebalance", mongo_database, accepted, stream.cancelled, consumers=consumer_urls(system)
+        )
         wait_caught_up(kafka_settings)
 
         # The lag per partition is reported by whoever owns the partition, and reaches 0.

@@ -30,6 +30,7 @@ from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     assert_final_state,
+    consumer_urls,
     metric_samples,
     read_topic,
     wait_caught_up,
@@ -114,7 +115,12 @@ def test_cancellations_racing_their_purchases_across_partitions(
 
         print(f"\n[race] streams: {first.summary()}; {second.summary()}")
         assert_final_state(
-            "race", mongo_database, accepted, cancelled | second.cancelled, timeout=90
+            "race",
+            mongo_database,
+            accepted,
+            cancelled | second.cancelled,
+            timeout=90,
+            consumers=consumer_urls(system),
         )
         print(f"[race] final state {time.monotonic() - started:.1f}s after the consumer started")
         wait_caught_up(grown)
@@ -157,7 +163,9 @@ def test_broker_answers_delayed_past_the_deadline(
         doubtful = stream.statuses["503"]
         print(f"\n[delayed] stream: {stream.summary()}; doubtful answers (503): {doubtful}")
         assert doubtful > 0, "no answer was delayed past the deadline"
-        assert_final_state("delayed", mongo_database, accepted, set(), timeout=60)
+        assert_final_state(
+            "delayed", mongo_database, accepted, set(), consumers=consumer_urls(system)
+        )
         wait_caught_up(kafka_settings)
 
         stored = {

@@ -30,6 +30,7 @@ from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     assert_final_state,
+    consumer_urls,
     metric_samples,
     read_topic,
     wait_caught_up,
@@ -118,7 +119,9 @@ def test_a_missing_dead_letter_topic_parks_one_partition_and_heals_when_it_exist
             timeout=60,
             what="both poison messages dead-lettered, nothing parked",
         )
-        assert_final_state("dlq missing", mongo_database, accepted, set())
+        assert_final_state(
+            "dlq missing", mongo_database, accepted, set(), consumers=consumer_urls(system)
+        )
         wait_caught_up(kafka_settings)
 
         letters = read_topic(missing, missing.dlq_topic)
@@ -160,7 +163,9 @@ def test_a_purchase_the_database_refuses_is_dead_lettered_with_the_reason(
         clash = buy(f"{run}-other", "Name 3")
         stored |= {buy(f"{run}-u{i}", f"Late {i}") for i in range(20, 25)}
 
-        assert_final_state("refused", mongo_database, stored, set())
+        assert_final_state(
+            "refused", mongo_database, stored, set(), consumers=consumer_urls(system)
+        )
         wait_caught_up(kafka_settings)
         assert _ready(system.management_url) == 200
         letters = read_topic(kafka_settings, kafka_settings.dlq_topic)

@@ -19,7 +19,9 @@ from shopsys.models import Product
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     CANCEL_EVERY,
+    FAULT_PURCHASES,
     assert_final_state,
+    consumer_urls,
     metric_samples,
     read_topic,
     wait_caught_up,
@@ -28,7 +30,7 @@ from tests.integration.consumer.streaming import PurchaseStream
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 4_000
+PURCHASES = FAULT_PURCHASES
 POISON = PURCHASES // 100
 LAMP = Product(id="p-001", name="Lamp", price_cents=100)
 
@@ -89,7 +91,9 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
 
         accepted = stream.join()
         print(f"\n[poison] stream: {stream.summary()}; {POISON} poison messages injected")
-        stored = assert_final_state("poison", mongo_database, accepted, stream.cancelled)
+        stored = assert_final_state(
+            "poison", mongo_database, accepted, stream.cancelled, consumers=consumer_urls(system)
+        )
         assert not poison_ids & stored, "a poison message reached MongoDB"
         wait_caught_up(kafka_settings)
         dead_lettered = metric_samples(

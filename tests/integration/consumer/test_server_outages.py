@@ -19,7 +19,10 @@ from shopsys.devtools.provision import FerretDBServer, KafkaBroker
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer.checks import (
     CANCEL_EVERY,
+    FAULT_PURCHASES,
+    FAULT_RATE,
     assert_final_state,
+    consumer_urls,
     metric_samples,
     wait_caught_up,
 )
@@ -28,8 +31,7 @@ from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = 4_000
-RATE = 200.0
+PURCHASES, RATE = FAULT_PURCHASES, FAULT_RATE
 OUTAGE_SECONDS = 10.0
 
 
@@ -83,7 +85,13 @@ def test_mongodb_down_for_ten_seconds_mid_stream(
 
         accepted = stream.join()
         print(f"[mongodb] stream: {stream.summary()}")
-        assert_final_state("mongodb outage", mongo_database, accepted, stream.cancelled)
+        assert_final_state(
+            "mongodb outage",
+            mongo_database,
+            accepted,
+            stream.cancelled,
+            consumers=consumer_urls(system),
+        )
         wait_caught_up(kafka_settings)
 
 
@@ -112,5 +120,11 @@ def test_kafka_broker_restarted_mid_stream(
         accepted = stream.join()
         print(f"[kafka] stream: {stream.summary()}")
         assert stream.statuses["503"] > 0, "serve-web must refuse purchases Kafka cannot take"
-        assert_final_state("kafka restart", mongo_database, accepted, stream.cancelled)
+        assert_final_state(
+            "kafka restart",
+            mongo_database,
+            accepted,
+            stream.cancelled,
+            consumers=consumer_urls(system),
+        )
         wait_caught_up(kafka_settings)

@@ -48,6 +48,24 @@ def test_a_duplicate_inside_one_batch_is_stored_once(mongo_database: Any) -> Non
     assert mongo_database["purchases"].count_documents({}) == 2
 
 
+@pytest.mark.parametrize("later_first", [False, True], ids=["earlier-first", "later-first"])
+def test_two_attempts_of_one_order_in_one_batch_keep_the_later(
+    mongo_database: Any, later_first: bool
+) -> None:
+    """A doubtful attempt and its retry can meet in one batch when the consumer is behind."""
+    store = PurchaseStore(mongo_database)
+    earlier = event("ann")
+    later = earlier.model_copy(
+        update={"total_cents": 777, "created_at": earlier.created_at + timedelta(seconds=2)}
+    )
+    summary = store.store_purchases([later, earlier] if later_first else [earlier, later])
+    assert summary.inserted == 1
+    stored = store.get_purchase(str(earlier.purchase_id))
+    assert stored is not None
+    assert stored.total_cents == 777
+    assert mongo_database["purchases"].count_documents({}) == 1
+
+
 def test_cancellations_on_the_real_database(mongo_database: Any) -> None:
     """What the handler tests prove on mongomock, on FerretDB: a purchase and its
     cancellation in one batch end cancelled, a repeat changes nothing, a cancellation of
