@@ -160,6 +160,12 @@ def test_a_purchase_the_database_refuses_is_dead_lettered_with_the_reason(
             return str(answer.json()["purchase_id"])
 
         stored = {buy(f"{run}-u{i}", f"Name {i}") for i in range(20)}
+        # Order holds within a partition only: the clash must come after "Name 3" is stored.
+        eventually(
+            lambda: True if mongo_database["purchases"].count_documents({}) >= 20 else None,
+            timeout=60,
+            what="the first 20 purchases stored",
+        )
         clash = buy(f"{run}-other", "Name 3")
         stored |= {buy(f"{run}-u{i}", f"Late {i}") for i in range(20, 25)}
 
