@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +38,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class KafkaSecurityOption(StrEnum):
+    plaintext = "plaintext"
+    sasl_ssl = "sasl_ssl"
 
 
 def _setting(model: type[BaseSettings], field: str, text: str, *flags: str) -> Any:
@@ -252,8 +258,27 @@ def dev(
         typer.Option(help="Keep Kafka and MongoDB data here across runs (default: a temp dir)"),
     ] = None,
     cache_dir: CacheDirOpt = None,
+    kafka_brokers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=5,
+            help="Kafka brokers (each also a KRaft voter); from 3 on, topics get replication "
+            "factor 3 and min.insync.replicas 2, as in production",
+        ),
+    ] = 1,
+    kafka_security: Annotated[
+        KafkaSecurityOption,
+        typer.Option(
+            help="plaintext, or sasl_ssl: TLS from a local CA, a SCRAM-SHA-512 user per role "
+            "and ACLs that let each role do only its part, as the chart's bundled Kafka",
+        ),
+    ] = KafkaSecurityOption.plaintext,
 ) -> None:
-    """Run the whole system on this machine without Kubernetes, until Ctrl-C or SIGTERM."""
+    """Run the whole system on this machine without Kubernetes, until Ctrl-C or SIGTERM.
+
+    The default is the quick shape: one plaintext Kafka broker. `--kafka-brokers 3
+    --kafka-security sasl_ssl` runs the production shape."""
     from shopsys.devtools.local_system import run_local_system
 
     with _fails_as("shopsys dev failed", RuntimeError):  # ProvisionError is a RuntimeError
@@ -262,6 +287,8 @@ def dev(
             management_port=management_port,
             data_dir=data_dir,
             cache_dir=cache_dir,
+            kafka_brokers=kafka_brokers,
+            kafka_security=kafka_security.value,
         )
 
 

@@ -27,6 +27,7 @@ class KafkaSettings(BaseSettings):
     consumer_group: str = "shopsys-consumer"
     topic_partitions: int = Field(12, ge=1, le=10_000)
     topic_replication_factor: int = Field(1, ge=1, le=10)
+    topic_min_insync_replicas: int = Field(1, ge=1, le=10)
     auto_offset_reset: OffsetReset = "earliest"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
@@ -36,6 +37,15 @@ class KafkaSettings(BaseSettings):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     client_id: str = "shopsys"
+
+    @model_validator(mode="after")
+    def _min_insync_within_the_replicas(self) -> KafkaSettings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(
+                "topic_min_insync_replicas must not exceed topic_replication_factor: no write"
+                " with acks=all could ever succeed"
+            )
+        return self
 
     def client_config(self) -> dict[str, Any]:
         """The librdkafka properties shared by producer, consumer and admin client."""

@@ -13,6 +13,8 @@ from typing import Literal
 
 import httpx
 
+from shopsys.settings import KafkaSettings
+
 from .errors import ServerStartError
 from .ports import HOST
 from .process import ManagedProcess
@@ -65,6 +67,27 @@ def role_environment(kafka_bootstrap: str, mongodb_uri: str, management_url: str
     }
 
 
+# What says where Kafka is and who a client is: a role's own, unlike the topic names.
+CONNECTION_FIELDS = (
+    "bootstrap_servers",
+    "security_protocol",
+    "sasl_mechanism",
+    "sasl_username",
+    "sasl_password",
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+)
+
+
+def kafka_environment(settings: KafkaSettings) -> dict[str, str]:
+    """The ``SHOPSYS_KAFKA_*`` variables that connect a role as these settings do."""
+    values = settings.model_dump(include=set(CONNECTION_FIELDS), exclude_none=True)
+    if settings.sasl_password is not None:
+        values["sasl_password"] = settings.sasl_password.get_secret_value()
+    return {f"SHOPSYS_KAFKA_{key.upper()}": str(value) for key, value in values.items()}
+
+
 def serve_role(
     role: Literal["web", "consumer"],
     port: int,
@@ -90,12 +113,17 @@ def start_roles(
     management_port: int,
     log_dir: Path,
     extra_env: Mapping[str, str] | None = None,
+    web_env: Mapping[str, str] | None = None,
+    consumer_env: Mapping[str, str] | None = None,
 ) -> tuple[RoleProcess, RoleProcess]:
-    """Start serve-consumer and serve-web on 127.0.0.1 and wait until both answer."""
+    """Start serve-consumer and serve-web on 127.0.0.1 and wait until both answer; each role's
+    own variables (its Kafka user, say) come on top of the shared ones."""
     management_url = f"http://{HOST}:{management_port}"
     env = {**role_environment(kafka_bootstrap, mongodb_uri, management_url), **(extra_env or {})}
-    consumer = serve_role("consumer", management_port, env, log_dir / "consumer.log").launch()
-    web = serve_role("web", web_port, env, log_dir / "web.log").launch()
+    consumer = serve_role(
+        "consumer", management_port, {**env, **(consumer_env or {})}, log_dir / "consumer.log"
+    ).launch()
+    web = serve_role("web", web_port, {**env, **(web_env or {})}, log_dir / "web.log").launch()
     try:
         consumer.wait_ready()
         web.wait_ready()

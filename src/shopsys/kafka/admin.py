@@ -18,8 +18,10 @@ def ensure_topics(
 ) -> None:
     """Create the purchases and dead-letter topics, or grow them to the configured partitions.
 
-    Idempotent: existing topics with enough partitions are left alone; partitions are never
-    removed (Kafka cannot), so a lower setting than the live count only logs.
+    New topics get the configured replication factor and ``min.insync.replicas`` (with
+    acks=all, how many copies a write needs). Idempotent: existing topics with enough
+    partitions are left alone; partitions are never removed (Kafka cannot), so a lower
+    setting than the live count only logs.
     """
     admin = AdminClient(settings.client_config())
     metadata = admin.list_topics(timeout=timeout)
@@ -32,6 +34,7 @@ def ensure_topics(
             name,
             num_partitions=partitions,
             replication_factor=settings.topic_replication_factor,
+            config={"min.insync.replicas": str(settings.topic_min_insync_replicas)},
         )
         for name, partitions in wanted.items()
         if name not in metadata.topics

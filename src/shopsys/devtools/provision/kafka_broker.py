@@ -7,6 +7,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -15,6 +16,7 @@ from ..ports import HOST, free_port, port_open
 from ..process import ManagedProcess
 from .artifacts import copy_resource
 from .build import no_progress, run_step
+from .kafka_security import KafkaSecurity
 from .toolchain import java_version_output, require_java
 
 DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
@@ -34,17 +36,26 @@ def kafka_server_properties(
     controller_port: int,
     data_dir: Path,
     node_id: int = 1,
+    voters: str | None = None,
+    replicas: int = 1,
+    security: KafkaSecurity | None = None,
+    internal_port: int | None = None,
     extra: Mapping[str, str] | None = None,
 ) -> str:
-    """server.properties for a single combined broker+controller node on 127.0.0.1.
+    """server.properties for one combined broker+controller node on 127.0.0.1.
 
-    Static quorum (`controller.quorum.voters`), replication factor 1 for internal topics,
-    no rebalance delay, and no automatic topic creation: tests create their topics.
+    Static quorum (`controller.quorum.voters`: this node alone unless `voters` names them
+    all), internal topics replicated `replicas` times (min ISR 2 from 3 nodes on), no
+    rebalance delay, no automatic topic creation: tests and `shopsys init` create topics.
+    With `security`, clients and brokers speak SASL_SSL with SCRAM-SHA-512 (brokers on a
+    listener of their own, `internal_port`), the controllers PLAIN over TLS, and the
+    StandardAuthorizer denies whatever no ACL allows.
     """
+    min_isr = "2" if replicas >= 3 else "1"
     props: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
-        "controller.quorum.voters": f"{node_id}@{HOST}:{controller_port}",
+        "controller.quorum.voters": voters or f"{node_id}@{HOST}:{controller_port}",
         "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
         "controller.listener.names": "CONTROLLER",
@@ -52,24 +63,43 @@ def kafka_server_properties(
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(data_dir),
         "num.partitions": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": min_isr,
+        "unclean.leader.election.enable": "false",
         "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
+        "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": "5",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "5",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         # A restart after kill() must not wait out the dead incarnation's session (9 s default).
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "500",
         "num.recovery.threads.per.data.dir": "2",
     }
+    if security is not None:
+        if internal_port is None:
+            raise ValueError("a secured node needs an internal (inter-broker) port")
+        props.update(security.node_properties(port, internal_port, controller_port))
     props.update(extra or {})
     return "".join(f"{key}={value}\n" for key, value in props.items())
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node of a local cluster: its id and ports, and what all nodes share."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    internal_port: int | None  # the brokers' own listener, when secured
+    voters: str  # every node's id@host:controller_port
+    replicas: int  # how many nodes the cluster has
+    cluster_id: str
+    security: KafkaSecurity | None
 
 
 def new_cluster_id() -> str:
@@ -102,14 +132,20 @@ class KafkaBroker(ManagedProcess):
         jvm_options: Sequence[str] = DEFAULT_JVM_OPTIONS,
         class_data_sharing: bool = True,
         extra_properties: Mapping[str, str] | None = None,
+        node: ClusterNode | None = None,
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         super().__init__(self.work_dir / "kafka.log", cwd=self.work_dir)
         self.libs_dir = Path(libs_dir).resolve()
         self.jvm_options = tuple(jvm_options)
         self.class_data_sharing = class_data_sharing
-        self.port = free_port()
-        self.controller_port = free_port(exclude=frozenset({self.port}))
+        self.node = node
+        if node is None:
+            self.port = free_port()
+            self.controller_port = free_port(exclude=frozenset({self.port}))
+        else:
+            self.port, self.controller_port = node.port, node.controller_port
+            self.name = f"Kafka broker {node.node_id}"
         self.data_dir = self.work_dir / "data"
         self.properties_path = self.work_dir / "server.properties"
         self._extra = dict(extra_properties or {})
@@ -119,6 +155,35 @@ class KafkaBroker(ManagedProcess):
     @property
     def bootstrap_servers(self) -> str:
         return f"{HOST}:{self.port}"
+
+    def _properties(self) -> str:
+        node = self.node
+        if node is None:
+            return kafka_server_properties(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.data_dir,
+                extra=self._extra,
+            )
+        return kafka_server_properties(
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.data_dir,
+            node_id=node.node_id,
+            voters=node.voters,
+            replicas=node.replicas,
+            security=node.security,
+            internal_port=node.internal_port,
+            extra=self._extra,
+        )
+
+    def _admin_config(self) -> dict[str, Any]:
+        """How the readiness check connects: as the admin super user when secured."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "log_level": 0}
+        security = None if self.node is None else self.node.security
+        if security is not None:
+            config.update(security.client_config("admin", security.passwords["admin"]))
+        return config
 
     def _java(self, java: str, *options: str) -> list[str]:
         return [
@@ -155,24 +220,19 @@ class KafkaBroker(ManagedProcess):
         if not any(self.libs_dir.glob("kafka_*.jar")):
             raise ServerStartError(f"no Kafka jars in {self.libs_dir} (run ensure_kafka first)")
         copy_resource(("kafka_config", "log4j2.xml"), self.work_dir / "log4j2.xml")
-        self.properties_path.write_text(
-            kafka_server_properties(
-                port=self.port,
-                controller_port=self.controller_port,
-                data_dir=self.data_dir,
-                extra=self._extra,
-            )
-        )
+        self.properties_path.write_text(self._properties())
         if not (self.data_dir / "meta.properties").exists():
+            node, security = self.node, None if self.node is None else self.node.security
             run_step(
                 [
                     *self._java(java),
                     "kafka.tools.StorageTool",
                     "format",
-                    f"--cluster-id={new_cluster_id()}",
+                    f"--cluster-id={new_cluster_id() if node is None else node.cluster_id}",
                     "--config",
                     str(self.properties_path),
                     "--ignore-formatted",
+                    *([] if security is None else security.format_arguments()),
                 ],
                 label="formatting the Kafka storage",
                 log_path=self.log_path,
@@ -190,7 +250,7 @@ class KafkaBroker(ManagedProcess):
 
         if self._admin is None:
             # log_level 0: no "connection refused" noise while the broker starts
-            self._admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
+            self._admin = AdminClient(self._admin_config())
         try:
             metadata = self._admin.list_topics(timeout=timeout)
         except Exception:
