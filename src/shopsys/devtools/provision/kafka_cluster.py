@@ -153,12 +153,13 @@ class KafkaCluster:
             time.sleep(0.5)
         raise ServerStartError(f"the {len(self.brokers)} brokers did not all join in time")
 
-    def stop(self, brokers: Iterable[KafkaBroker] | None = None) -> None:
-        """Stop the nodes at once: one by one, each would wait out its controlled shutdown
-        while the quorum that answers it shrinks."""
+    def stop(self, brokers: Iterable[KafkaBroker] | None = None, timeout: float = 10.0) -> None:
+        """Stop the nodes at once, each killed after ``timeout``: a node's controlled shutdown
+        waits for a quorum that the others are leaving (Kafka recovers its logs on the next
+        start either way)."""
         chosen = list(self.brokers if brokers is None else brokers)
         with ThreadPoolExecutor(max_workers=max(1, len(chosen))) as pool:
-            list(pool.map(lambda broker: broker.stop(), chosen))
+            list(pool.map(lambda broker: broker.stop(timeout), chosen))
 
     def __enter__(self) -> Self:
         return self.start()
