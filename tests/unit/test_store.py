@@ -183,3 +183,31 @@ def test_a_retried_cancellation_writes_again_rather_than_trusting_a_read() -> No
     stored = store.get_purchase(str(bought.purchase_id))
     assert stored is not None
     assert stored.status == "cancelled"
+
+
+def test_taken_ids_of_a_batch_are_read_once_and_settled_in_batch_order(database: Any) -> None:
+    """A redelivered batch is mostly taken ids: one read for all of them (on FerretDB each
+    read scans), and a later attempt in the batch still wins over an earlier one after it."""
+    store = PurchaseStore(database)
+    stored = _event("u1", 0)
+    store.store_purchases([stored])
+    later = stored.model_copy(
+        update={"total_cents": 3, "created_at": stored.created_at + timedelta(minutes=2)}
+    )
+    earlier = stored.model_copy(
+        update={"total_cents": 2, "created_at": stored.created_at + timedelta(minutes=1)}
+    )
+    reads = 0
+    collection = store._writes  # type: ignore[attr-defined]
+    real_find = collection.find
+
+    def counting_find(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_find(*args, **kwargs)
+
+    collection.find = counting_find
+    summary = store.store_purchases([later, earlier, stored, _event("u2", 0)])
+    assert (summary.inserted, summary.superseded, summary.duplicates) == (1, 1, 2)
+    assert reads == 1
+    assert database["purchases"].find_one({"_id": str(stored.purchase_id)})["total_cents"] == 3

@@ -112,10 +112,19 @@ def store_purchases(
         if any(_code(item) not in PERMANENT_WRITE_ERRORS for item in write_errors):
             raise
         summary.inserted = int(error.details.get("nInserted", 0))
+    taken = [int(item["index"]) for item in write_errors if _code(item) == DUPLICATE_KEY]
+    # One read for all of them: a redelivered batch is mostly taken ids.
+    wanted = [documents[index]["_id"] for index in taken]
+    found: dict[Any, Document | None] = {}
+    if taken:
+        found = {doc["_id"]: doc for doc in collection.find({"_id": {"$in": wanted}})}
     for item in write_errors:
         index = int(item["index"])
         if _code(item) == DUPLICATE_KEY:
-            _settle_taken_id(collection, events[index], documents[index], index, summary)
+            purchase_id = documents[index]["_id"]
+            found[purchase_id] = _settle_taken_id(
+                collection, events[index], documents[index], found.get(purchase_id), index, summary
+            )
         else:
             summary.refused.append(Refusal(index, _reason(item)))
     return summary
@@ -125,27 +134,29 @@ def _settle_taken_id(
     collection: Collection[Document],
     event: PurchasePlaced,
     document: Document,
+    existing: Document | None,
     index: int,
     summary: WriteSummary,
-) -> None:
+) -> Document | None:
+    """Settle a purchase whose ``_id`` is taken by ``existing``; the document as it stands
+    after (a later duplicate in the same batch is settled against it)."""
     purchase_id = document["_id"]
-    existing = collection.find_one({"_id": purchase_id})
     if existing is None:  # nothing has this _id: the duplicate was in another unique index
         summary.refused.append(Refusal(index, PERMANENT_WRITE_ERRORS[DUPLICATE_KEY]))
-        return
+        return None
     if "user_id" not in existing:
         summary.inserted += 1
         summary.cancelled_on_arrival += int(_fill_placeholder(collection, event, document))
-        return
+        return {**existing, **document}
     if existing["user_id"] == event.user_id and existing["created_at"] < document["created_at"]:
         # Read, then written by _id: two attempts of one order settled at the same instant on
         # different partitions could leave the earlier; sequentially, in any order, the later.
-        collection.update_one(
-            {"_id": purchase_id}, {"$set": {name: document[name] for name in ATTEMPT_FIELDS}}
-        )
+        attempt = {name: document[name] for name in ATTEMPT_FIELDS}
+        collection.update_one({"_id": purchase_id}, {"$set": attempt})
         summary.superseded += 1
-        return
+        return {**existing, **attempt}
     summary.duplicates += 1
+    return existing
 
 
 def _fill_placeholder(
