@@ -158,7 +158,7 @@ def image_tag(kubectl: Kubectl, namespace: str, deployment: str) -> str:
 def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
 ) -> None:
-    """Issue 9, items 1, 3 and 6 on one backlog: KEDA scales the consumer out to the partition
+    """On one backlog: KEDA scales the consumer out to the partition
     count, `helm upgrade` with a new image tag completes there, a consumer pod force-killed
     while the backlog drains loses nothing, and KEDA brings the consumer back to 1."""
     release = Release.of(cluster)

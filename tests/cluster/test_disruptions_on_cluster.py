@@ -34,7 +34,7 @@ DRAIN_SECONDS = 45
 def test_a_node_drain_respects_the_disruption_budgets(
     cluster: ClusterInfo, kubectl: Kubectl
 ) -> None:
-    """Issue 9, item 7. On the one node nothing can move elsewhere, so a drain shows what the
+    """On the one node nothing can move elsewhere, so a drain shows what the
     budgets allow: one web pod of the two (maxUnavailable 1), and not the only consumer
     (minAvailable 1). Only the release's web and consumer pods are drained: evicting the
     tier's DNS, database and KEDA would measure the tier, not the chart."""
@@ -89,7 +89,7 @@ STREAM = 1_500
 def test_kafka_deleted_under_load_answers_503_keeps_reads_and_loses_nothing(
     cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
 ) -> None:
-    """Issue 9, item 5. The bundled Kafka's pod is deleted while `shopsys load` runs in the
+    """The bundled Kafka's pod is deleted while `shopsys load` runs in the
     cluster. Web pods stay ready (in their Service): purchases get 503 with Retry-After,
     reads keep working. A stream from the host retries each purchase with its
     Idempotency-Key until it is accepted, so its accepted set is exact: every one is stored

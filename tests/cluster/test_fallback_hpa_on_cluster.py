@@ -28,7 +28,7 @@ FALLBACK = "shopsys-fallback"  # release and namespace of the install without KE
 def test_an_upgrade_from_the_fallback_hpa_to_keda_succeeds(
     cluster: ClusterInfo, kubectl: Kubectl
 ) -> None:
-    """Issue 9, item 4. A second release, installed as where KEDA is absent (keda.enabled=false
+    """A second release, installed as where KEDA is absent (keda.enabled=false
     renders what "auto" renders without KEDA's CRDs: a plain HPA for web, fixed consumers),
     then `helm upgrade` now that KEDA is there. The tier's KEDA stays installed: removing it
     would disturb every other test, and the chart cannot tell the difference."""

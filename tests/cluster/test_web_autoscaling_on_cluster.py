@@ -32,7 +32,7 @@ LIGHT_SECONDS = 160  # a trickle that keeps requests flowing through the scale-d
 def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
     cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
 ) -> None:
-    """Issue 9, item 2. `shopsys load` in a Pod drives web CPU above the HPA's target; KEDA's
+    """`shopsys load` in a Pod drives web CPU above the HPA's target; KEDA's
     HPA adds web pods and, once the load stops, brings web back to 2. A trickle of requests
     runs through both, and no request gets a 5xx but a 503 with Retry-After."""
     release = Release.of(cluster)

@@ -2,7 +2,7 @@
 
 Measured in one run against the real broker: the purchase route (202 only after Kafka's ack)
 against a baseline server (tests/perf/baseline_web.py): serve-web built from the same
-settings, whose publisher returns without waiting for Kafka. Reports against issue 11's goals
+settings, whose publisher returns without waiting for Kafka. Reports against the benchmark's goals
 the ratio of their maximum rates, both servers' p50 and p99 at half the purchase route's
 maximum rate, and the web process's peak RSS; and, to show where the gaps come from, the CPU
 each process spends per request and the latency of Kafka alone at the same rate
