@@ -218,6 +218,36 @@ def init(
         )
 
 
+@app.command("kafka-access")
+def kafka_access(
+    users_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Directory with <role>-username and <role>-password files for the roles "
+            "web, consumer, keda and init (a mounted Secret)"
+        ),
+    ],
+    kafka_bootstrap_servers: KafkaOpt = None,
+    timeout: Annotated[
+        float, typer.Option(help="Give up after this many seconds of Kafka refusing or down")
+    ] = 300.0,
+) -> None:
+    """As a Kafka admin (the SHOPSYS_KAFKA_SASL_* user, a super user): set each role's
+    SCRAM-SHA-512 password and the ACLs that let it do its part and nothing else. Idempotent;
+    run again with new passwords to rotate them."""
+    _stop_on_sigterm("kafka-access")
+    from shopsys.initialize import InitTimeoutError, grant_kafka_access
+    from shopsys.kafka.access import UsersFileError, read_role_users
+
+    with _fails_as("kafka-access failed", InitTimeoutError, UsersFileError):
+        grant_kafka_access(
+            KafkaSettings(**_given(bootstrap_servers=kafka_bootstrap_servers)),
+            read_role_users(users_dir),
+            timeout=timeout,
+            log=typer.echo,
+        )
+
+
 @app.command("smoke")
 def smoke(
     web_url: Annotated[

@@ -1,14 +1,16 @@
-"""``shopsys init``: topics, indexes and the default catalog — idempotent, safe to re-run."""
+"""The one-shot setup commands, idempotent and safe to re-run: ``shopsys init`` (topics,
+indexes, the default catalog) and ``shopsys kafka-access`` (each role's Kafka user and ACLs)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import KafkaException
 from pymongo.errors import PyMongoError
 
 from shopsys.catalog import DEFAULT_PRODUCTS
+from shopsys.kafka.access import AccessError, Role, RoleUser, ensure_access
 from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings, MongoSettings
 from shopsys.store import CatalogStore, PurchaseStore, connect
@@ -16,6 +18,28 @@ from shopsys.store import CatalogStore, PurchaseStore, connect
 
 class InitTimeoutError(Exception):
     pass
+
+
+def _attempt(
+    what: str,
+    step: Callable[[], None],
+    *,
+    deadline: float,
+    timeout: float,
+    log: Callable[[str], None],
+) -> None:
+    """``step()`` until it succeeds, with backoff, or until ``deadline`` (monotonic)."""
+    delay = 1.0
+    while True:
+        try:
+            step()
+            return
+        except (KafkaException, PyMongoError, AccessError) as error:
+            if time.monotonic() + delay > deadline:
+                raise InitTimeoutError(f"{what}: gave up after {timeout:.0f}s: {error}") from error
+            log(f"{what}: not done yet ({type(error).__name__}: {error}), retry in {delay:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def initialize(
@@ -30,19 +54,7 @@ def initialize(
     deadline = time.monotonic() + timeout
 
     def attempt(what: str, step: Callable[[], None]) -> None:
-        delay = 1.0
-        while True:
-            try:
-                step()
-                return
-            except (KafkaException, PyMongoError) as error:
-                if time.monotonic() + delay > deadline:
-                    raise InitTimeoutError(
-                        f"{what}: gave up after {timeout:.0f}s: {error}"
-                    ) from error
-                log(f"{what}: not reachable yet ({type(error).__name__}), retry in {delay:.0f}s")
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        _attempt(what, step, deadline=deadline, timeout=timeout, log=log)
 
     attempt("kafka", lambda: ensure_topics(kafka, timeout=10.0, log=log))
 
@@ -60,3 +72,23 @@ def initialize(
 
     attempt("mongodb", prepare_database)
     log("init complete")
+
+
+def grant_kafka_access(
+    admin: KafkaSettings,
+    users: Mapping[Role, RoleUser],
+    *,
+    timeout: float,
+    log: Callable[[str], None],
+) -> None:
+    """Each role's SCRAM credential and ACLs, set by a Kafka admin; retried until the cluster
+    answers or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    _attempt(
+        "kafka access",
+        lambda: ensure_access(admin, users, timeout=10.0, log=log),
+        deadline=deadline,
+        timeout=timeout,
+        log=log,
+    )
+    log("kafka access complete")

@@ -5,6 +5,9 @@ on them through the loss of a partition leader."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -29,6 +32,7 @@ from tests.support.system import Isolation, RunningSystem, initialize_quietly, n
 pytestmark = pytest.mark.integration
 
 BROKERS = 3
+SHOPSYS = Path(sys.executable).with_name("shopsys")
 DOWN_SECONDS = 12
 
 
@@ -163,6 +167,55 @@ def test_each_role_may_do_its_part_and_nothing_more(
     codes = {what: e and e.code() for what, e in reading.items()}
     authorization = {denied_topic, KafkaError.GROUP_AUTHORIZATION_FAILED}
     assert all(code in authorization for code in codes.values()), codes
+
+
+def test_the_kafka_access_command_sets_each_role_up_as_the_admin(
+    granted: KafkaCluster, names: Isolation, tmp_path: Path
+) -> None:
+    """What the chart's init Job runs first: `shopsys kafka-access` as the admin, with the
+    role users from files. A role then gets in with its password, and only to its part; run
+    again with a new password, it rotates it."""
+    run = uuid.uuid4().hex[:6]
+    users = {
+        role: (f"{role}-{run}", uuid.uuid4().hex) for role in ("web", "consumer", "keda", "init")
+    }
+
+    def kafka_access() -> subprocess.CompletedProcess[str]:
+        for role, (name, password) in users.items():
+            (tmp_path / f"{role}-username").write_text(name)
+            (tmp_path / f"{role}-password").write_text(password)
+        admin = granted.settings(
+            topic=names.topic, dlq_topic=names.dlq_topic, consumer_group=names.consumer_group
+        )
+        env = {**os.environ, **kafka_environment(admin), "SHOPSYS_KAFKA_TOPIC": names.topic}
+        env |= {
+            "SHOPSYS_KAFKA_DLQ_TOPIC": names.dlq_topic,
+            "SHOPSYS_KAFKA_CONSUMER_GROUP": names.consumer_group,
+        }
+        return subprocess.run(
+            [SHOPSYS, "kafka-access", "--users-dir", str(tmp_path), "--timeout", "60"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    done = kafka_access()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "kafka access complete" in done.stdout
+    name, password = users["web"]
+    web = granted.settings(name, password, topic=names.topic)
+    assert _produce_error(web, names.topic) is None
+    refused = _produce_error(web, names.dlq_topic)
+    assert refused is not None
+    assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    users["web"] = (name, uuid.uuid4().hex)  # rotated
+    done = kafka_access()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(e.code() == KafkaError._AUTHENTICATION for e in _refused(web.client_config()))
+    assert _produce_error(granted.settings(*users["web"], topic=names.topic), names.topic) is None
 
 
 def _leader_of_most(cluster: KafkaCluster, topic: str) -> KafkaBroker:

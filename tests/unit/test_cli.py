@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ runner = CliRunner()
 def test_help_lists_the_roles() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve-web", "serve-consumer", "init", "smoke", "dev", "version"):
+    commands = ("serve-web", "serve-consumer", "init", "kafka-access", "smoke", "dev", "version")
+    for command in commands:
         assert command in result.output
 
 
@@ -25,6 +27,7 @@ def test_help_lists_the_roles() -> None:
         ("serve-consumer", ["--port", "--mongodb-uri", "--consumer-group", "--batch-size"]),
         ("init", ["--partitions", "--timeout"]),
         ("dev", ["--web-port", "--management-port"]),
+        ("kafka-access", ["--users-dir", "--kafka-bootstrap-servers", "--timeout"]),
     ],
 )
 def test_each_command_documents_its_options(command: str, options: list[str]) -> None:
@@ -73,3 +76,10 @@ def test_a_tracing_setting_this_build_cannot_honour_stops_a_role_with_a_message(
     result = runner.invoke(app, [command])
     assert result.exit_code == 1
     assert f"{command}: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf" in result.output
+
+
+def test_kafka_access_names_the_missing_users_file(tmp_path: Path) -> None:
+    (tmp_path / "web-username").write_text("web")
+    result = runner.invoke(app, ["kafka-access", "--users-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"kafka-access failed: cannot read {tmp_path / 'web-password'}" in result.output

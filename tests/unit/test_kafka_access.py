@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclOperation,
     AclPermissionType,
@@ -13,7 +14,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from shopsys.devtools.provision.kafka_security import KafkaSecurity
 from shopsys.devtools.roles import kafka_environment
-from shopsys.kafka.access import ROLES, RoleUser, acl_bindings, grants
+from shopsys.kafka.access import (
+    ROLES,
+    RoleUser,
+    UsersFileError,
+    acl_bindings,
+    grants,
+    read_role_users,
+)
 from shopsys.settings import KafkaSettings
 
 SETTINGS = KafkaSettings(topic="purchases", dlq_topic="purchases.dlq", consumer_group="group")
@@ -84,3 +92,14 @@ def test_a_secured_clusters_super_users_keep_their_passwords_across_runs(tmp_pat
     properties = first.write_admin_properties(tmp_path / "admin.properties")
     assert properties.stat().st_mode & 0o077 == 0
     assert f'password="{first.passwords["admin"]}"' in properties.read_text()
+
+
+def test_role_users_are_read_from_a_mounted_secret(tmp_path: Path) -> None:
+    for role in ROLES:
+        (tmp_path / f"{role}-username").write_text(f"{role}\n")
+        (tmp_path / f"{role}-password").write_text(f"secret-{role}")
+    users = read_role_users(tmp_path)
+    assert users == {role: RoleUser(role, f"secret-{role}") for role in ROLES}
+    (tmp_path / "keda-password").write_text("  \n")
+    with pytest.raises(UsersFileError, match="keda-password is empty"):
+        read_role_users(tmp_path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 
 from confluent_kafka import KafkaException
@@ -77,6 +78,33 @@ class RoleUser:
 
 class AccessError(RuntimeError):
     """The cluster refused a credential or an ACL; the message names which."""
+
+
+class UsersFileError(ValueError):
+    """A role's user name or password file is missing or empty; the message names it."""
+
+
+def read_role_users(directory: Path) -> dict[Role, RoleUser]:
+    """Every role's user from ``<role>-username`` and ``<role>-password`` in ``directory``
+    (a mounted Secret)."""
+    users: dict[Role, RoleUser] = {}
+    for role in ROLES:
+        name, password = (_read_secret(directory / f"{role}-{part}") for part in PARTS)
+        users[role] = RoleUser(name, password)
+    return users
+
+
+PARTS: Final = ("username", "password")
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        value = path.read_text().strip()
+    except OSError as error:
+        raise UsersFileError(f"cannot read {path}: {error.strerror}") from error
+    if not value:
+        raise UsersFileError(f"{path} is empty")
+    return value
 
 
 def acl_bindings(users: Mapping[Role, RoleUser], settings: KafkaSettings) -> list[AclBinding]:
