@@ -10,7 +10,57 @@ Kafka client settings, bundled or external.
 {{- end }}
 
 {{- define "shopping-system.kafka.securityProtocol" -}}
-{{- if .Values.kafka.bundled.enabled }}PLAINTEXT{{ else }}{{ .Values.kafka.external.securityProtocol }}{{ end }}
+{{- if .Values.kafka.bundled.enabled }}{{ .Values.kafka.bundled.security }}{{ else }}{{ .Values.kafka.external.securityProtocol }}{{ end }}
+{{- end }}
+
+{{/* "true" when the bundled Kafka runs with SASL_SSL: its users, ACLs and certificates. */}}
+{{- define "shopping-system.kafka.bundledSecure" -}}
+{{- if and .Values.kafka.bundled.enabled (eq .Values.kafka.bundled.security "SASL_SSL") }}true{{ end }}
+{{- end }}
+
+{{- define "shopping-system.kafka.saslMechanism" -}}
+{{- if .Values.kafka.bundled.enabled }}SCRAM-SHA-512{{ else }}{{ .Values.kafka.external.sasl.mechanism }}{{ end }}
+{{- end }}
+
+{{/* The topics' replication factor: as set, else the bundled node count up to 3, else 3. */}}
+{{- define "shopping-system.kafka.replicationFactor" -}}
+{{- $set := .Values.kafka.topic.replicationFactor }}
+{{- if not (kindIs "invalid" $set) }}{{ int $set }}
+{{- else if .Values.kafka.bundled.enabled }}{{ min 3 (int .Values.kafka.bundled.replicas) }}
+{{- else }}3{{ end }}
+{{- end }}
+
+{{/* min.insync.replicas: as set, else 2 from a replication factor of 3 on, else 1. */}}
+{{- define "shopping-system.kafka.minInsyncReplicas" -}}
+{{- $set := .Values.kafka.topic.minInsyncReplicas }}
+{{- if not (kindIs "invalid" $set) }}{{ int $set }}
+{{- else if ge (int (include "shopping-system.kafka.replicationFactor" .)) 3 }}2
+{{- else }}1{{ end }}
+{{- end }}
+
+{{/* The bundled nodes' headless domain: <pod>.<this> is a node's stable name. */}}
+{{- define "shopping-system.kafka.headlessDomain" -}}
+{{- printf "%s-headless.%s.svc.%s" (include "shopping-system.kafka.fullname" .) .Release.Namespace .Values.clusterDomain }}
+{{- end }}
+
+{{/* The static KRaft voters: node <ordinal> on its controller port. */}}
+{{- define "shopping-system.kafka.voters" -}}
+{{- $name := include "shopping-system.kafka.fullname" . }}
+{{- $domain := include "shopping-system.kafka.headlessDomain" . }}
+{{- $voters := list }}
+{{- range $i := until (int .Values.kafka.bundled.replicas) }}
+{{- $voters = append $voters (printf "%d@%s-%d.%s:9093" $i $name $i $domain) }}
+{{- end }}
+{{- join "," $voters }}
+{{- end }}
+
+{{- define "shopping-system.kafka.usersSecretName" -}}
+{{- default (printf "%s-users" (include "shopping-system.kafka.fullname" .)) .Values.kafka.bundled.users.existingSecret }}
+{{- end }}
+
+{{/* Where the bundled Kafka's TLS material is: tls.crt, tls.key and ca.crt. */}}
+{{- define "shopping-system.kafka.bundledTlsSecretName" -}}
+{{- default (printf "%s-tls" (include "shopping-system.kafka.fullname" .)) .Values.kafka.bundled.tls.existingSecret }}
 {{- end }}
 
 {{- define "shopping-system.kafka.sasl" -}}
@@ -21,25 +71,46 @@ Kafka client settings, bundled or external.
 {{- if hasSuffix "SSL" (include "shopping-system.kafka.securityProtocol" .) }}true{{ end }}
 {{- end }}
 
+{{/* "true" when the pods mount a Secret with the Kafka TLS material. */}}
 {{- define "shopping-system.kafka.tlsSecret" -}}
-{{- if and (include "shopping-system.kafka.tls" .) .Values.kafka.external.tls.existingSecret }}true{{ end }}
+{{- if include "shopping-system.kafka.bundledSecure" . }}true
+{{- else if and (not .Values.kafka.bundled.enabled) (include "shopping-system.kafka.tls" .) .Values.kafka.external.tls.existingSecret }}true{{ end }}
 {{- end }}
 
+{{- define "shopping-system.kafka.tlsSecretName" -}}
+{{- if .Values.kafka.bundled.enabled }}{{ include "shopping-system.kafka.bundledTlsSecretName" . }}{{ else }}{{ .Values.kafka.external.tls.existingSecret }}{{ end }}
+{{- end }}
+
+{{/* The keys of the mounted TLS Secret: the clients of the bundled Kafka need its CA only. */}}
+{{- define "shopping-system.kafka.tlsKeys" -}}
+{{- if .Values.kafka.bundled.enabled }}{{ dict "caKey" "ca.crt" "certKey" "" "keyKey" "" | toJson }}
+{{- else }}{{ pick .Values.kafka.external.tls "caKey" "certKey" "keyKey" | toJson }}{{ end }}
+{{- end }}
+
+{{/*
+Where a role's SASL credentials are: (dict "ctx" $ "role" "web"|"consumer"|"keda"|"init"|"admin").
+The bundled Kafka has a user per role; an external one the single user of kafka.external.sasl.
+*/}}
 {{- define "shopping-system.kafka.saslSecretName" -}}
-{{- default (include "shopping-system.fullname" .) .Values.kafka.external.sasl.existingSecret }}
+{{- if .ctx.Values.kafka.bundled.enabled }}{{ include "shopping-system.kafka.usersSecretName" .ctx }}
+{{- else }}{{ default (include "shopping-system.fullname" .ctx) .ctx.Values.kafka.external.sasl.existingSecret }}{{ end }}
 {{- end }}
 
 {{- define "shopping-system.kafka.saslUsernameKey" -}}
-{{- if .Values.kafka.external.sasl.existingSecret }}{{ .Values.kafka.external.sasl.usernameKey }}{{ else }}kafka-sasl-username{{ end }}
+{{- $sasl := .ctx.Values.kafka.external.sasl }}
+{{- if .ctx.Values.kafka.bundled.enabled }}{{ .role }}-username
+{{- else if $sasl.existingSecret }}{{ $sasl.usernameKey }}{{ else }}kafka-sasl-username{{ end }}
 {{- end }}
 
 {{- define "shopping-system.kafka.saslPasswordKey" -}}
-{{- if .Values.kafka.external.sasl.existingSecret }}{{ .Values.kafka.external.sasl.passwordKey }}{{ else }}kafka-sasl-password{{ end }}
+{{- $sasl := .ctx.Values.kafka.external.sasl }}
+{{- if .ctx.Values.kafka.bundled.enabled }}{{ .role }}-password
+{{- else if $sasl.existingSecret }}{{ $sasl.passwordKey }}{{ else }}kafka-sasl-password{{ end }}
 {{- end }}
 
 {{/* KEDA's spelling of the SASL mechanism. */}}
 {{- define "shopping-system.kafka.kedaSasl" -}}
-{{- $m := .Values.kafka.external.sasl.mechanism }}
+{{- $m := include "shopping-system.kafka.saslMechanism" . }}
 {{- if eq $m "PLAIN" }}plaintext{{ else if eq $m "SCRAM-SHA-256" }}scram_sha256{{ else }}scram_sha512{{ end }}
 {{- end }}
 

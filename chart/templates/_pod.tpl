@@ -1,7 +1,9 @@
 {{/*
 Environment of every shopsys container: settings from the ConfigMap, credentials from Secrets.
-Web never talks to MongoDB and gets no MongoDB credentials; the consumer and the init Job use
-the least-privileged application user. Call with (dict "ctx" $ "role" "web"|"consumer"|"init").
+Web (and the Kafka admin step) never talk to MongoDB and get no MongoDB credentials; the
+consumer and the init Job use the least-privileged application user. Each role authenticates
+to the bundled Kafka as its own user. Call with (dict "ctx" $ "role"
+"web"|"consumer"|"init"|"admin").
 */}}
 {{- define "shopping-system.env" -}}
 envFrom:
@@ -17,7 +19,7 @@ env:
 {{- define "shopping-system.envEntries" -}}
 {{- $ctx := .ctx }}
 {{- $db := $ctx.Values.config.mongodbDatabase }}
-  {{- if eq .role "web" }}
+  {{- if has .role (list "web" "admin") }}
   {{- else if $ctx.Values.mongodb.bundled.enabled }}
   - name: MONGODB_USERNAME
     value: {{ $ctx.Values.mongodb.bundled.auth.appUsername | quote }}
@@ -39,13 +41,13 @@ env:
   - name: SHOPSYS_KAFKA_SASL_USERNAME
     valueFrom:
       secretKeyRef:
-        name: {{ include "shopping-system.kafka.saslSecretName" $ctx }}
-        key: {{ include "shopping-system.kafka.saslUsernameKey" $ctx }}
+        name: {{ include "shopping-system.kafka.saslSecretName" . }}
+        key: {{ include "shopping-system.kafka.saslUsernameKey" . }}
   - name: SHOPSYS_KAFKA_SASL_PASSWORD
     valueFrom:
       secretKeyRef:
-        name: {{ include "shopping-system.kafka.saslSecretName" $ctx }}
-        key: {{ include "shopping-system.kafka.saslPasswordKey" $ctx }}
+        name: {{ include "shopping-system.kafka.saslSecretName" . }}
+        key: {{ include "shopping-system.kafka.saslPasswordKey" . }}
   {{- end }}
   {{- if and (eq .role "consumer") $ctx.Values.management.auth.enabled }}
   - name: SHOPSYS_MANAGEMENT_TOKEN
@@ -65,7 +67,7 @@ env:
 {{- if include "shopping-system.kafka.tlsSecret" . }}
 - name: kafka-tls
   secret:
-    secretName: {{ .Values.kafka.external.tls.existingSecret }}
+    secretName: {{ include "shopping-system.kafka.tlsSecretName" . }}
     defaultMode: 0440
 {{- end }}
 {{- end }}

@@ -20,9 +20,6 @@ Validation of values that the schema cannot express.
 {{- if gt (int .Values.web.autoscaling.minReplicas) (int .Values.web.autoscaling.maxReplicas) }}
 {{- fail (printf "web.autoscaling.minReplicas (%d) must not exceed web.autoscaling.maxReplicas (%d)" (int .Values.web.autoscaling.minReplicas) (int .Values.web.autoscaling.maxReplicas)) }}
 {{- end }}
-{{- if and .Values.kafka.bundled.enabled (gt (int .Values.kafka.topic.replicationFactor) 1) }}
-{{- fail (printf "kafka.topic.replicationFactor (%d) cannot exceed 1 with the bundled single-node Kafka" (int .Values.kafka.topic.replicationFactor)) }}
-{{- end }}
 {{- if and .Values.networkPolicy.enabled (include "shopping-system.opsPage.kubernetesReplicas" .) (not .Values.networkPolicy.kubernetesApiCIDRs) }}
 {{- fail "networkPolicy.kubernetesApiCIDRs is required when consumer.opsPage.kubernetesReplicas.enabled and networkPolicy.enabled are both true: the API server's addresses, e.g. [10.0.0.10/32] (kubectl get endpointslices -l kubernetes.io/service-name=kubernetes)" }}
 {{- end }}
@@ -37,14 +34,21 @@ Validation of values that the schema cannot express.
 {{- fail "mongodb.external.uri or mongodb.external.existingSecret is required when mongodb.bundled.enabled is false" }}
 {{- end }}
 {{- end }}
-{{- if include "shopping-system.kafka.tlsSecret" . }}
+{{- if and (not .Values.kafka.bundled.enabled) (include "shopping-system.kafka.tlsSecret" .) }}
 {{- if ne (empty .Values.kafka.external.tls.certKey) (empty .Values.kafka.external.tls.keyKey) }}
 {{- fail "kafka.external.tls.certKey and kafka.external.tls.keyKey go together (mutual TLS needs both)" }}
 {{- end }}
 {{- end }}
-{{- if include "shopping-system.kafka.sasl" . }}
+{{- if and (not .Values.kafka.bundled.enabled) (include "shopping-system.kafka.sasl" .) }}
 {{- if not (or .Values.kafka.external.sasl.existingSecret (and .Values.kafka.external.sasl.username .Values.kafka.external.sasl.password)) }}
 {{- fail (printf "kafka.external.securityProtocol %s needs kafka.external.sasl.existingSecret or kafka.external.sasl.username and password" .Values.kafka.external.securityProtocol) }}
 {{- end }}
+{{- end }}
+{{- $rf := int (include "shopping-system.kafka.replicationFactor" .) }}
+{{- if gt (int (include "shopping-system.kafka.minInsyncReplicas" .)) $rf }}
+{{- fail (printf "kafka.topic.minInsyncReplicas must not exceed the replication factor (%d): no write could ever be acknowledged" $rf) }}
+{{- end }}
+{{- if and .Values.kafka.bundled.enabled (gt $rf (int .Values.kafka.bundled.replicas)) }}
+{{- fail (printf "kafka.topic.replicationFactor %d needs at least as many Kafka nodes (kafka.bundled.replicas is %d)" $rf (int .Values.kafka.bundled.replicas)) }}
 {{- end }}
 {{- end }}

@@ -41,6 +41,7 @@ def test_required_scenarios_exist() -> None:
         "external-kafka-mongodb-values",
         "keda-disabled-values",
         "ingress-networkpolicy-values",
+        "single-plaintext-kafka-values",
     } <= names
 
 
@@ -99,7 +100,16 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
             ["web.preStopSleepSeconds=30"],
             "web.terminationGracePeriodSeconds (30) must exceed web.preStopSleepSeconds (30)",
         ),
-        (["kafka.topic.replicationFactor=3"], "cannot exceed 1 with the bundled single-node Kafka"),
+        (
+            ["kafka.topic.replicationFactor=4"],
+            "replicationFactor 4 needs at least as many Kafka nodes (kafka.bundled.replicas is 3)",
+        ),
+        (
+            ["kafka.bundled.replicas=1", "kafka.topic.minInsyncReplicas=2"],
+            "minInsyncReplicas must not exceed the replication factor (1)",
+        ),
+        (["kafka.bundled.security=SSL"], "/kafka/bundled/security"),
+        (["kafka.bundled.replicas=0"], "/kafka/bundled/replicas"),
         (["kafka.bundled.enabled=false"], "kafka.external.bootstrapServers is required"),
         (
             ["mongodb.bundled.enabled=false"],
@@ -316,3 +326,21 @@ def test_notes_warn_when_the_prometheus_operator_is_missing(helm: Path, tmp_path
     notes = _render_notes(helm, tmp_path, keda=True, sets=MONITORING_ON)
     assert "the Prometheus Operator's CRDs) was NOT found, so neither was" in notes
     assert "5. Monitoring" not in _render_notes(helm, tmp_path / "off", keda=True)
+
+
+def test_notes_say_the_shape_of_the_bundled_kafka(helm: Path, tmp_path: Path) -> None:
+    shipped = _render_notes(helm, tmp_path / "shipped", keda=True)
+    assert (
+        "The bundled Kafka: 3 nodes, topics with replication factor 3 and "
+        "min.insync.replicas 2, SASL_SSL." in shipped
+    )
+    assert 'Secret "shopping-system-kafka-users"' in shipped
+    laptop = _render_notes(
+        helm,
+        tmp_path / "laptop",
+        keda=True,
+        sets=("kafka.bundled.replicas=1", "kafka.bundled.security=PLAINTEXT"),
+    )
+    one_node = "1 node, topics with replication factor 1 and min.insync.replicas 1, PLAINTEXT."
+    assert one_node in laptop
+    assert "SCRAM" not in laptop

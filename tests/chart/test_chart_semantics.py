@@ -3,6 +3,11 @@ the roles, credentials, the bundled Kafka and MongoDB, init and helm test, netwo
 
 from __future__ import annotations
 
+import base64
+import subprocess
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.chart import chartkit
@@ -50,7 +55,14 @@ def test_image_tag_is_set_for_every_role_at_once(helm: chartkit.Path) -> None:
 
 def test_secret_references_resolve(latest_renders: Renders) -> None:
     """Every secretKeyRef names the chart's Secret (with that key) or a user's existing Secret."""
-    external = {"shop-kafka-user", "shop-kafka-tls", "shop-mongodb", "shop-management"}
+    external = {
+        "shop-kafka-user",
+        "shop-kafka-tls",
+        "shop-mongodb",
+        "shop-management",
+        "shop-confluent-api-key",
+        "shop-msk-scram",
+    }
     for key, docs in latest_renders.items():
         secrets = {
             d["metadata"]["name"]: d.get("data", {}) for d in chartkit.by_kind(docs, "Secret")
@@ -106,26 +118,163 @@ def test_external_kafka_credentials_reach_the_consumer_and_keda(latest_renders: 
     }
 
 
-def test_bundled_kafka_is_a_single_kraft_node(latest_renders: Renders) -> None:
+HEADLESS = "shopping-system-kafka-headless.shopping-system.svc.cluster.local"
+
+
+def _kafka_env(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    kafka = chartkit.one(docs, "StatefulSet", "shopping-system-kafka")
+    container = chartkit.pod_spec(kafka)["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_bundled_kafka_is_three_kraft_nodes_with_replicated_topics(
+    latest_renders: Renders,
+) -> None:
     docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
     kafka = chartkit.one(docs, "StatefulSet", "shopping-system-kafka")
-    assert kafka["spec"]["replicas"] == 1
+    assert kafka["spec"]["replicas"] == 3
     assert kafka["spec"]["volumeClaimTemplates"]
-    env = {e["name"]: e["value"] for e in chartkit.pod_spec(kafka)["containers"][0]["env"]}
+    env = _kafka_env(docs)
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(
+        f"{i}@shopping-system-kafka-{i}.{HEADLESS}:9093" for i in range(3)
+    )
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
     for name in (
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
         "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
         "KAFKA_DEFAULT_REPLICATION_FACTOR",
-        "KAFKA_MIN_INSYNC_REPLICAS",
     ):
-        assert env[name] == "1", name
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == (
-        "PLAINTEXT://shopping-system-kafka-0.shopping-system-kafka-headless.shopping-system.svc.cluster.local:9092"
-    )
+        assert env[name] == "3", name
+    assert env["KAFKA_MIN_INSYNC_REPLICAS"] == env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+    assert "KAFKA_ADVERTISED_LISTENERS" not in env, "each node sets its own (start.sh)"
     assert len(env["CLUSTER_ID"]) == 22
+    config = chartkit.container_env(docs, consumer_container(docs))
+    assert config["SHOPSYS_KAFKA_TOPIC_REPLICATION_FACTOR"] == "3"
+    assert config["SHOPSYS_KAFKA_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+    pdb = chartkit.one(docs, "PodDisruptionBudget", "shopping-system-kafka")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    spec = chartkit.pod_spec(kafka)
+    anti = spec["affinity"]["podAntiAffinity"]
+    preferred = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    probe = spec["containers"][0]["readinessProbe"]["exec"]["command"]
+    assert probe[-1] == "/opt/shopsys-kafka/ready.sh"
+    scripts = chartkit.one(docs, "ConfigMap", "shopping-system-kafka-scripts")["data"]
+    assert "--under-replicated-partitions" in scripts["ready.sh"]
+    assert 'KAFKA_ADVERTISED_LISTENERS="CLIENT://${fqdn}:9092' in scripts["start.sh"]
+
+
+def test_bundled_kafka_authenticates_every_role_over_tls(latest_renders: Renders) -> None:
+    """SASL_SSL everywhere: a SCRAM user per role from the chart's Secret, the CA the chart
+    made; the brokers trust only super users and ACLs."""
+    docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
+    env = _kafka_env(docs)
+    assert env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] == (
+        "CLIENT:SASL_SSL,INTERNAL:SASL_SSL,CONTROLLER:SASL_SSL"
+    )
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert env["KAFKA_SUPER_USERS"] == "User:broker;User:controller;User:admin"
+    users = chartkit.one(docs, "Secret", "shopping-system-kafka-users")
+    assert users["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    roles = ("web", "consumer", "keda", "init", "admin", "broker", "controller")
+    assert set(users["data"]) == {f"{r}-{part}" for r in roles for part in ("username", "password")}
+    for doc in ours(docs):
+        for container in containers(doc):
+            role = "admin" if container["name"] == "kafka-access" else component(doc)
+            if role == "test":  # the helm test talks to the storefront only
+                continue
+            config = chartkit.container_env(docs, container)
+            assert config["SHOPSYS_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", role
+            assert config["SHOPSYS_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+            assert config["SHOPSYS_KAFKA_SSL_CA_LOCATION"] == "/etc/shopsys/kafka-tls/ca.crt"
+            assert config["SHOPSYS_KAFKA_SASL_PASSWORD"]["secretKeyRef"] == {
+                "name": "shopping-system-kafka-users",
+                "key": f"{role}-password",
+            }, container["name"]
+    init = chartkit.pod_spec(chartkit.by_kind(docs, "Job")[0])
+    assert init["initContainers"][0]["args"][:3] == [
+        "kafka-access",
+        "--users-dir",
+        "/etc/shopsys/kafka-users",
+    ]
+    mounted = {v["name"]: v for v in init["volumes"]}["kafka-users"]["secret"]["items"]
+    assert not [item for item in mounted if item["key"].startswith(("admin", "broker"))]
+    trigger = kafka_trigger(docs)
+    assert trigger is not None
+    assert (trigger["metadata"]["sasl"], trigger["metadata"]["tls"]) == ("scram_sha512", "enable")
+    auth = chartkit.one(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    refs = auth["spec"]["secretTargetRef"]
+    params = {ref["parameter"]: (ref["name"], ref["key"]) for ref in refs}
+    assert params == {
+        "username": ("shopping-system-kafka-users", "keda-username"),
+        "password": ("shopping-system-kafka-users", "keda-password"),
+        "ca": ("shopping-system-kafka-tls", "ca.crt"),
+    }
+
+
+def test_the_certificate_the_chart_makes_names_every_node_and_the_service(
+    latest_renders: Renders, tmp_path: Path
+) -> None:
+    docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
+    tls = chartkit.one(docs, "Secret", "shopping-system-kafka-tls")["data"]
+    for name in ("tls.crt", "ca.crt"):
+        (tmp_path / name).write_bytes(base64.b64decode(tls[name]))
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", tmp_path / "ca.crt", tmp_path / "tls.crt"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for host in (
+        f"shopping-system-kafka-2.{HEADLESS}",
+        "shopping-system-kafka.shopping-system.svc.cluster.local",
+    ):
+        checked = subprocess.run(
+            ["openssl", "x509", "-noout", "-checkhost", host, "-in", tmp_path / "tls.crt"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "does match" in checked.stdout, checked.stdout
+    checked = subprocess.run(
+        ["openssl", "x509", "-noout", "-checkhost", "kafka.elsewhere", "-in", tmp_path / "tls.crt"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "does NOT match" in checked.stdout
+
+
+def test_the_laptop_shape_is_one_plaintext_node(latest_renders: Renders) -> None:
+    key = RenderKey("single-plaintext-kafka-values", chartkit.KUBE_VERSIONS[-1], keda=True)
+    docs = latest_renders[key]
+    kafka = chartkit.one(docs, "StatefulSet", "shopping-system-kafka")
+    assert kafka["spec"]["replicas"] == 1
+    env = _kafka_env(docs)
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"0@shopping-system-kafka-0.{HEADLESS}:9093"
+    assert env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"] == (
+        "CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    )
+    assert env["KAFKA_MIN_INSYNC_REPLICAS"] == env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "1"
+    assert "KAFKA_SUPER_USERS" not in env
+    config = chartkit.container_env(docs, consumer_container(docs))
+    assert config["SHOPSYS_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    assert "SHOPSYS_KAFKA_SASL_PASSWORD" not in config
+    assert not [
+        d
+        for d in docs
+        if d["kind"] in ("Secret", "PodDisruptionBudget", "TriggerAuthentication")
+        and "kafka" in d["metadata"]["name"]
+    ]
+    assert "initContainers" not in chartkit.pod_spec(chartkit.by_kind(docs, "Job")[0])
+
+
+def test_bundled_mongodb_keeps_its_password_in_a_file(latest_renders: Renders) -> None:
+    docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
     mongo = chartkit.one(docs, "StatefulSet", "shopping-system-mongodb")
     mongo_spec = chartkit.pod_spec(mongo)
     mongo_env = {e["name"]: e for e in mongo_spec["containers"][0]["env"]}
@@ -142,14 +291,15 @@ def test_bundled_kafka_is_a_single_kraft_node(latest_renders: Renders) -> None:
 
 
 def test_roles_get_least_privileged_mongodb_credentials(latest_renders: Renders) -> None:
-    """Web gets no MongoDB credentials; the consumer and the init Job the application user,
-    which the bundled MongoDB's initdb script creates with readWrite on its database only."""
+    """Web and the Kafka admin step get no MongoDB credentials; the consumer and the init Job
+    the application user, which the bundled MongoDB's initdb script creates with readWrite on
+    its database only."""
     docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
     for doc in ours(docs):
         for container in containers(doc):
             env = chartkit.container_env(docs, container)
             credentials = {n for n in env if "MONGODB" in n and n != "SHOPSYS_MONGODB_DATABASE"}
-            if component(doc) in ("web", "test"):
+            if component(doc) in ("web", "test") or container["name"] == "kafka-access":
                 assert credentials == set(), doc["metadata"]["name"]
                 continue
             assert env["SHOPSYS_MONGODB_URI"] == (
@@ -252,7 +402,8 @@ def test_every_shopsys_variable_is_a_real_setting(latest_renders: Renders) -> No
                 assert names - known == set(), f"{key} {doc['metadata']['name']}"
                 if component(doc) != "test":  # smoke only needs --web-url
                     assert "SHOPSYS_KAFKA_BOOTSTRAP_SERVERS" in names, key
-                if component(doc) not in ("test", "web"):  # web never talks to MongoDB
+                # web and the Kafka admin step never talk to MongoDB
+                if component(doc) not in ("test", "web") and container["name"] != "kafka-access":
                     assert "SHOPSYS_MONGODB_URI" in names, key
 
 

@@ -58,10 +58,30 @@ exec java ${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g} -XX:+ExitOnOutOfMemoryError \\
   -cp "$classpath" kafka.Kafka /opt/kafka/config/server.properties
 """
 
+# The official image's bin/ scripts the chart and the tests call, over the same jars.
+KAFKA_RUN_CLASS = """#!/bin/bash
+classpath='/opt/kafka/libs/*'
+# shellcheck disable=SC2086
+exec java ${KAFKA_HEAP_OPTS:--Xmx256M} ${KAFKA_JVM_PERFORMANCE_OPTS:-} ${KAFKA_OPTS:-} \\
+  -cp "$classpath" "$@"
+"""
+KAFKA_TOOLS = {
+    "kafka-storage.sh": "kafka.tools.StorageTool",
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-configs.sh": "kafka.admin.ConfigCommand",
+    "kafka-acls.sh": "org.apache.kafka.tools.AclCommand",
+    "kafka-consumer-groups.sh": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+}
+
+
+def _tool_script(main_class: str) -> str:
+    return f'#!/bin/bash\nexec "$(dirname "$0")/kafka-run-class.sh" {main_class} "$@"\n'
+
+
 KAFKA_DOCKERFILE = f"""FROM {DEBIAN}
 RUN apt-get update -qq \\
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
-       openjdk-17-jre-headless \\
+       openjdk-17-jre-headless openssl \\
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 1000 appuser && useradd --uid 1000 --gid 1000 --no-create-home appuser \\
     && mkdir -p /opt/kafka/config /etc/kafka/docker /mnt/shared/config /var/lib/kafka/data \\
@@ -69,6 +89,7 @@ RUN groupadd --gid 1000 appuser && useradd --uid 1000 --gid 1000 --no-create-hom
 COPY libs /opt/kafka/libs
 COPY log4j2.xml /etc/kafka/docker/log4j2.xml
 COPY run /etc/kafka/docker/run
+COPY kafka-run-class.sh {" ".join(KAFKA_TOOLS)} /opt/kafka/bin/
 USER 1000:1000
 ENTRYPOINT ["/etc/kafka/docker/run"]
 """
@@ -281,7 +302,13 @@ def image_specs(
         ImageSpec(
             KAFKA,
             KAFKA_DOCKERFILE,
-            {"libs": kafka_libs, "log4j2.xml": log4j, "run": KAFKA_LAUNCHER},
+            {
+                "libs": kafka_libs,
+                "log4j2.xml": log4j,
+                "run": KAFKA_LAUNCHER,
+                "kafka-run-class.sh": KAFKA_RUN_CLASS,
+                **{name: _tool_script(main) for name, main in KAFKA_TOOLS.items()},
+            },
         ),
         ImageSpec(FERRETDB, FERRETDB_DOCKERFILE, {"ferretdb": ferretdb}),
         ImageSpec(

@@ -20,6 +20,7 @@ import pytest
 from tests.integration.consumer.streaming import PurchaseStream
 
 from .cluster import ClusterInfo, setup_env, tool_env
+from .kafka_tools import kafka_tool
 from .kubectl import Kubectl
 from .scaling import (
     Release,
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.cluster
 
 BACKLOG = 20_000
 PARTITIONS = 12  # kafka.topic.partitions as shipped
+KAFKA_NODES = 3  # kafka.bundled.replicas as shipped
 LAG_THRESHOLD = 100  # keda.consumer.lagThreshold as shipped
 POLLING_SECONDS = 5  # keda.consumer.pollingInterval in tests/cluster/values.yaml
 LAG_MONITOR_SECONDS = 5  # how often a consumer refreshes its lag metric
@@ -51,30 +53,23 @@ BYTES_PER_SECOND = 4096  # the consumers' fetch quota while the backlog is produ
 
 @contextmanager
 def fetch_quota(kubectl: Kubectl, release: Release, bytes_per_second: int) -> Iterator[None]:
-    """A default client quota on the bundled broker: fetches slowed to `bytes_per_second`."""
+    """A default client quota on the bundled Kafka: each consumer's fetches slowed to
+    `bytes_per_second` in all (a quota holds per node: each node gets its share)."""
+    per_node = max(1, bytes_per_second // KAFKA_NODES)
 
     def configs(*args: str) -> None:
-        kubectl(
-            "-n",
-            release.namespace,
-            "exec",
-            f"{release.fullname}-kafka-0",
-            "--",
-            "java",
-            "-cp",
-            "/opt/kafka/libs/*",
-            "kafka.admin.ConfigCommand",
-            "--bootstrap-server",
-            "localhost:9092",
+        kafka_tool(
+            kubectl,
+            release,
+            "kafka-configs.sh",
             "--alter",
             "--entity-type",
             "clients",
             "--entity-default",
             *args,
-            timeout=120,
         )
 
-    configs("--add-config", f"consumer_byte_rate={bytes_per_second}")
+    configs("--add-config", f"consumer_byte_rate={per_node}")
     try:
         yield
     finally:

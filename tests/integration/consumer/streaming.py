@@ -52,6 +52,7 @@ class PurchaseStream:
         self.run_id = uuid.uuid4().hex[:8]
         self.accepted: dict[int, str] = {}
         self.statuses: Counter[str] = Counter()
+        self.answers: list[tuple[float, str]] = []  # (monotonic time, status) of each attempt
         self.errors: list[str] = []
         self.started_at = 0.0
         self.finished_at = 0.0
@@ -154,8 +155,10 @@ class PurchaseStream:
                 response = await client.post(path, json=body, headers={"Idempotency-Key": key})
             except httpx.TransportError as error:
                 self.statuses[type(error).__name__] += 1
+                self.answers.append((time.monotonic(), type(error).__name__))
             else:
                 self.statuses[str(response.status_code)] += 1
+                self.answers.append((time.monotonic(), str(response.status_code)))
                 if response.status_code == 202:
                     answer: dict[str, Any] = response.json()
                     return answer
