@@ -38,7 +38,7 @@ from .versions import REGISTRY
 pytestmark = pytest.mark.cluster
 
 
-BACKLOG = 20_000
+BACKLOG = 12_000  # a lag of 100 per replica (lagThreshold) asks for 12 from 1,200 on
 PARTITIONS = 12  # kafka.topic.partitions as shipped
 KAFKA_NODES = 3  # kafka.bundled.replicas as shipped
 LAG_THRESHOLD = 100  # keda.consumer.lagThreshold as shipped
@@ -160,7 +160,10 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     ns, consumer = release.namespace, release.consumer
     wait_for_replicas(kubectl, ns, consumer, 1, timeout=600)
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
-    stream = PurchaseStream(cluster.web, BACKLOG, concurrency=64, user_prefix=prefix)
+    # SASL_SSL to three nodes, each purchase on two before its 202, on the node's 2 CPUs.
+    stream = PurchaseStream(
+        cluster.web, BACKLOG, concurrency=64, user_prefix=prefix, deadline_seconds=300
+    )
     old_tag = image_tag(kubectl, ns, consumer)
     new_tag = f"upgrade-{uuid.uuid4().hex[:6]}"
     retag(cluster, old_tag, new_tag)
