@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from shopsys import runners
+from shopsys import cli, runners
 from shopsys.cli import app
 
 runner = CliRunner()
@@ -78,7 +78,11 @@ def test_a_tracing_setting_this_build_cannot_honour_stops_a_role_with_a_message(
     assert f"{command}: OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf" in result.output
 
 
-def test_kafka_access_names_the_missing_users_file(tmp_path: Path) -> None:
+def test_kafka_access_names_the_missing_users_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In-process: the command's SIGTERM thread would end the test session at the next SIGTERM.
+    monkeypatch.setattr(cli, "_stop_on_sigterm", lambda _command: None)
     (tmp_path / "web-username").write_text("web")
     result = runner.invoke(app, ["kafka-access", "--users-dir", str(tmp_path)])
     assert result.exit_code == 1
