@@ -8,16 +8,19 @@ from typing import Any
 
 import mongomock
 import pytest
+from pydantic import SecretStr
 from pymongo.errors import AutoReconnect
 
 from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.events import PurchaseCancelled, PurchasePlaced
 from shopsys.models import Product
+from shopsys.settings import MongoSettings
 from shopsys.store import (
     CatalogStore,
     InvalidCursorError,
     PurchaseStore,
     UserSummary,
+    connect,
     decode_cursor,
 )
 
@@ -211,3 +214,15 @@ def test_taken_ids_of_a_batch_are_read_once_and_settled_in_batch_order(database:
     assert (summary.inserted, summary.superseded, summary.duplicates) == (1, 1, 2)
     assert reads == 1
     assert database["purchases"].find_one({"_id": str(stored.purchase_id)})["total_cents"] == 3
+
+
+def test_the_socket_timeout_grows_with_the_batches_the_client_writes() -> None:
+    settings = MongoSettings(uri=SecretStr("mongodb://127.0.0.1:1"), timeout_ms=5_000)
+    plain, batching = connect(settings), connect(settings, batch_size=500)
+    try:
+        assert plain.options.pool_options.socket_timeout == 10.0
+        assert batching.options.pool_options.socket_timeout == 60.0
+        assert batching.options.server_selection_timeout == 5.0  # a down server: still fast
+    finally:
+        plain.close()
+        batching.close()

@@ -106,7 +106,7 @@ def build_app(
     ops = ops or OpsSettings()
 
     def make_services(metrics: ConsumerMetrics) -> ConsumerServices:
-        client = connect(mongo)
+        client = connect(mongo, batch_size=consumer.batch_size)
         database = client[mongo.database]
         purchases = PurchaseStore(database)
         loop = ConsumerLoop(

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pymongo
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -31,11 +30,6 @@ USER_TIMELINE_INDEX = "user_id_created_at_id_desc"
 REPLACED_INDEXES = ("user_id_created_at_desc",)  # made by earlier versions, sorted in memory
 HISTORY_SORT = [(key, direction) for key, direction in USER_TIMELINE_KEYS[1:]]
 INDEX_NOT_FOUND = 27
-# A batch's writes get a deadline that grows with the batch: a slow but working database
-# finishes the batch instead of having it abandoned by a fixed socket timeout and retried
-# from scratch while the server is still busy with the abandoned one.
-BATCH_DEADLINE_SECONDS = 10.0
-BATCH_DEADLINE_PER_EVENT_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,12 +71,10 @@ class PurchaseStore:
                     raise
 
     def store_purchases(self, events: Sequence[PurchasePlaced]) -> WriteSummary:
-        with pymongo.timeout(batch_deadline(len(events))):
-            return purchase_writes.store_purchases(self._writes, events)
+        return purchase_writes.store_purchases(self._writes, events)
 
     def cancel_purchases(self, events: Sequence[PurchaseCancelled]) -> CancelSummary:
-        with pymongo.timeout(batch_deadline(len(events))):
-            return purchase_writes.cancel_purchases(self._writes, events)
+        return purchase_writes.cancel_purchases(self._writes, events)
 
     def get_purchase(self, purchase_id: str) -> StoredPurchase | None:
         document = self._reads.find_one({"_id": purchase_id})
@@ -124,8 +116,3 @@ class PurchaseStore:
                 purchases += 1
                 total += int(document["total_cents"])
         return UserSummary(purchases=purchases, cancelled=cancelled, total_cents=total)
-
-
-def batch_deadline(events: int) -> float:
-    """Seconds a batch of ``events`` writes may take, all its operations together."""
-    return BATCH_DEADLINE_SECONDS + BATCH_DEADLINE_PER_EVENT_SECONDS * events
