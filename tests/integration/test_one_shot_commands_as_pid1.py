@@ -31,8 +31,11 @@ def _as_pid1(argv: list[str]) -> tuple[subprocess.Popen[bytes], psutil.Process]:
     )
 
     def the_command() -> psutil.Process | None:
+        """The child once it runs the command: before its exec it is a copy of unshare, which
+        blocks SIGTERM itself for a moment (a SIGTERM then would be lost, not the command's)."""
         children = psutil.Process(parent.pid).children()
-        started = children and "shopsys" in " ".join(children[0].cmdline())
+        argv = children[0].cmdline() if children else []
+        started = argv and Path(argv[0]).name != "unshare" and "shopsys" in " ".join(argv)
         return children[0] if started else None
 
     def sigterm_blocked(pid: int) -> bool | None:
