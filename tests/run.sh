@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${SHOPSYS_VENV:-.venv}"
+# The tests start hundreds of Python processes (servers, CLI commands): with bytecode caching
+# off, each compiles every module it imports again, twice the start-up time of one.
+unset PYTHONDONTWRITEBYTECODE
 started=$SECONDS
 step() { printf '\n==> [%4ss] %s\n' "$((SECONDS - started))" "$*"; }
 
