@@ -168,6 +168,22 @@ def test_bundled_kafka_is_three_kraft_nodes_with_replicated_topics(
     assert 'KAFKA_ADVERTISED_LISTENERS="CLIENT://${fqdn}:9092' in scripts["start.sh"]
 
 
+def test_kafka_pod_annotations_change_the_nodes_pod_template(helm: Path) -> None:
+    """What a rolling update of the nodes is made of (the cluster tier rolls them this way)."""
+    proc = chartkit.run(
+        chartkit.template_args(
+            helm, chartkit.KUBE_VERSIONS[-1], keda=True, sets=["kafka.bundled.podAnnotations.a=b"]
+        )
+    )
+    assert proc.returncode == 0, proc.stderr
+    kafka = chartkit.one(
+        chartkit.parse_manifests(proc.stdout), "StatefulSet", "shopping-system-kafka"
+    )
+    annotations = kafka["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["a"] == "b"
+    assert "checksum/scripts" in annotations
+
+
 def test_bundled_kafka_authenticates_every_role_over_tls(latest_renders: Renders) -> None:
     """SASL_SSL everywhere: a SCRAM user per role from the chart's Secret, the CA the chart
     made; the brokers trust only super users and ACLs."""
