@@ -230,6 +230,7 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
         what="the third node back in sync",
     )
     rejoined = time.monotonic()
+    stream.stop()
     accepted = stream.join()
     all_rate = _accepted_per_second(stream, before, away)
     away_rate = _accepted_per_second(stream, away, back)
