@@ -4,8 +4,6 @@ the roles, credentials, the bundled Kafka and MongoDB, init and helm test, netwo
 from __future__ import annotations
 
 import base64
-import os
-import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -478,40 +476,3 @@ def test_with_network_policies_the_roles_may_reach_the_collector(latest_renders:
             assert rules == [{"ports": [{"port": 4318, "protocol": "TCP"}], "to": [collector]}]
         else:
             assert rules == [], name
-
-
-def test_a_kafka_node_is_ready_only_once_back_in_sync(
-    latest_renders: Renders, tmp_path: Path
-) -> None:
-    """ready.sh, run against a fake `kafka-topics.sh` that prints the under-replicated
-    partitions as Kafka 4.1 does: node 1 is held back while it is missing from an ISR it
-    belongs in, not for another node's partitions; once ready, only the port is checked."""
-    docs = latest_renders[RenderKey("default-values", chartkit.KUBE_VERSIONS[-1], keda=True)]
-    script = chartkit.one(docs, "ConfigMap", "shopping-system-kafka-scripts")["data"]["ready.sh"]
-    marker = tmp_path / "caught-up"
-    tools = tmp_path / "bin"
-    tools.mkdir()
-    script = script.replace("/opt/kafka/config/caught-up", str(marker))
-    script = script.replace("/opt/kafka/bin/", f"{tools}/")
-    script = script.replace("/dev/tcp/127.0.0.1/9092", "/dev/null")
-    (tmp_path / "ready.sh").write_text(script)
-    line = "\tTopic: purchases\tPartition: {p}\tLeader: 0\tReplicas: {r}\tIsr: {i}\tElr: "
-
-    def ready(*partitions: tuple[str, str]) -> subprocess.CompletedProcess[str]:
-        out = "\n".join(line.format(p=n, r=r, i=i) for n, (r, i) in enumerate(partitions))
-        fake = tools / "kafka-topics.sh"
-        fake.write_text(f"#!/bin/bash\nprintf '%s\\n' {shlex.quote(out)}\n")
-        fake.chmod(0o755)
-        env = {"PATH": os.environ["PATH"], "HOSTNAME": "shopping-system-kafka-1"}
-        env["HEADLESS_DOMAIN"] = HEADLESS
-        return subprocess.run(
-            ["bash", tmp_path / "ready.sh"], env=env, capture_output=True, text=True, check=False
-        )
-
-    lagging = ready(("0,1,2", "0,2"), ("1,2,10", "1,2,10"))
-    assert lagging.returncode != 0
-    assert "1 partitions of this node are out of sync" in lagging.stderr
-    assert not marker.exists()
-    assert ready(("0,2,10", "0,2"), ("10,2,0", "2,0")).returncode == 0  # others' partitions
-    assert marker.exists()
-    assert ready(("0,1,2", "0")).returncode == 0  # latched: the port alone from now on
