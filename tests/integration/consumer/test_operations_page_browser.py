@@ -100,12 +100,12 @@ def run(browser: Any, system: RunningSystem) -> None:
         assert produced_rate
         assert processed_rate
         # Rates integrate back to counts: roughly every accepted purchase, seen by the page.
-        times = _plotted(page, "rates", 0)[before:]
+        # Point i's rate covers (t[i-1], t[i]], so the first point after `before` counts too:
+        # the burst may start before it is drawn.
+        times, rates = _plotted(page, "rates", 0), _plotted(page, "rates", 1)
         produced = sum(
-            (rate or 0) * (float(t1 or 0) - float(t0 or 0))
-            for rate, t0, t1 in zip(
-                _plotted(page, "rates", 1)[before + 1 :], times, times[1:], strict=False
-            )
+            (rates[i] or 0) * (float(times[i] or 0) - float(times[i - 1] or 0))
+            for i in range(max(before, 1), len(times))
         )
         assert produced == pytest.approx(accepted, rel=0.05)
 
