@@ -7,10 +7,8 @@ import sys
 from typing import Annotated, TextIO
 
 import typer
-import uvloop
 
 from shopsys.loadgen.endpoints import DEFAULT_MIX, ENDPOINTS, MixError, parse_mix
-from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
 from shopsys.loadgen.stats import Progress, format_progress, format_summary
 
 _ENDPOINT_HELP = ", ".join(ENDPOINTS)
@@ -80,6 +78,11 @@ def load(
     Ctrl-C ends the run early and still prints the summary. Exits 1 when the server cannot
     be reached or answered nothing but failures.
     """
+    # Here, not at the top: every role's CLI registers this command, and only it needs them.
+    import uvloop
+
+    from shopsys.loadgen.engine import LoadError, LoadPlan, run_load
+
     try:
         parsed_mix = parse_mix(mix)
     except MixError as error:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -296,13 +295,3 @@ def test_unreadable_service_account_files_are_a_reason_not_an_error(account: Pat
     view = _replicas(account, never).replicas()
     assert isinstance(view, Unavailable)
     assert view.reason.startswith("the service account's files cannot be read")
-
-
-def test_the_consumer_role_does_not_import_httpx_until_it_reads_replicas() -> None:
-    """httpx imports its command line and, with typer installed, rich and pygments: 7.8 MiB
-    of the consumer's RSS, for a read that most deployments never make."""
-    probe = "import sys, shopsys.consumer.app; print('httpx' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert done.stdout.strip() == "False"
