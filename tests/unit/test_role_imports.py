@@ -25,17 +25,14 @@ runners._serve = report
 from shopsys.cli import app
 app([sys.argv[1]], prog_name="shopsys")
 """
-LOAD_GENERATOR = ("shopsys.loadgen.engine", "shopsys.loadgen.http")
+# httpx's package imports its own command line, and so rich and pygments, whenever they
+# are installed; the web role talks to the management API with httpcore alone.
+NOT_IN_A_ROLE = ("httpx", "rich", "pygments", "shopsys.loadgen.engine", "shopsys.loadgen.http")
 
 
 @pytest.mark.parametrize(
     ("role", "absent"),
-    [
-        ("serve-consumer", ("httpx", "rich", "pygments", *LOAD_GENERATOR)),
-        # httpx is the web's client of the management API; its package imports its own
-        # command line, and so rich and pygments, whenever they are installed.
-        ("serve-web", LOAD_GENERATOR),
-    ],
+    [("serve-consumer", NOT_IN_A_ROLE), ("serve-web", (*NOT_IN_A_ROLE, "shopsys.devtools"))],
 )
 def test_a_role_started_from_the_console_script_imports_only_what_it_runs(
     role: str, absent: tuple[str, ...]

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpcore
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -103,6 +104,7 @@ def build_app(
             publisher=traced((publisher or make_publisher)()),
             reader=HttpManagementReader(
                 management.api_url,
+                httpcore.AsyncConnectionPool(max_connections=100, keepalive_expiry=5.0),
                 timeout=management.request_timeout_seconds,
                 catalog_cache_seconds=web.catalog_cache_seconds,
             ),

@@ -1,19 +1,34 @@
-"""The web role's window on stored data: the management API, never MongoDB directly."""
+"""The web role's window on stored data: the management API, never MongoDB directly.
+
+Spoken with httpcore, the HTTP engine under httpx: the storefront needs GETs on a pooled
+connection and nothing more, and httpx would bring its command line's imports (rich,
+pygments) into every web process.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import httpx
+import httpcore
 from pydantic import ValidationError
 
 from shopsys.http_errors import ApiError
 from shopsys.models import Product
 
 logger = logging.getLogger(__name__)
+
+# Everything httpcore raises for a request that got no usable answer.
+TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+)
 
 
 class ManagementUnavailableError(ApiError):
@@ -59,27 +74,28 @@ class HttpManagementReader(ManagementReader):
     def __init__(
         self,
         base_url: str,
+        pool: httpcore.AsyncConnectionPool,
         *,
         timeout: float,
         catalog_cache_seconds: float,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
+        self._base_url = base_url.rstrip("/")
+        self._pool = pool
+        self._timeouts = {phase: timeout for phase in ("connect", "read", "write", "pool")}
         self._catalog_ttl = catalog_cache_seconds
         self._stale_limit = stale_limit(catalog_cache_seconds)
         self._catalog: list[Product] | None = None
         self._catalog_at = 0.0
         self._refresh: asyncio.Task[list[Product]] | None = None
 
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> httpcore.Response:
+        url = self._base_url + path + (f"?{urlencode(params)}" if params else "")
         try:
-            response = await self._client.get(path, params=params)
-        except httpx.HTTPError as error:
+            response = await self._pool.request("GET", url, extensions={"timeout": self._timeouts})
+        except TRANSPORT_ERRORS as error:
             raise ManagementUnavailableError(type(error).__name__) from error
-        if response.status_code >= 500:
-            raise ManagementUnavailableError(f"status {response.status_code}")
+        if response.status >= 500:
+            raise ManagementUnavailableError(f"status {response.status}")
         return response
 
     async def list_products(self) -> list[Product]:
@@ -118,8 +134,8 @@ class HttpManagementReader(ManagementReader):
         params: dict[str, Any] = {"limit": limit}
         if cursor is not None:
             params["cursor"] = cursor
-        response = await self._get(f"/api/v1/users/{user_id}/purchases", params)
-        if response.status_code == 422:
+        response = await self._get(f"/api/v1/users/{quote(user_id, safe='')}/purchases", params)
+        if response.status == 422:
             error = _payload(response, expected=422).get("error", {})
             raise ApiError(
                 422, error.get("message", "invalid request"), details=error.get("details")
@@ -128,8 +144,8 @@ class HttpManagementReader(ManagementReader):
         return payload
 
     async def get_purchase(self, purchase_id: str) -> dict[str, Any] | None:
-        response = await self._get(f"/api/v1/purchases/{purchase_id}")
-        if response.status_code == 404:
+        response = await self._get(f"/api/v1/purchases/{quote(purchase_id, safe='')}")
+        if response.status == 404:
             return None
         payload: dict[str, Any] = _payload(response, expected=200)
         return payload
@@ -137,14 +153,14 @@ class HttpManagementReader(ManagementReader):
     async def close(self) -> None:
         if self._refresh is not None:
             self._refresh.cancel()
-        await self._client.aclose()
+        await self._pool.aclose()
 
 
-def _payload(response: httpx.Response, *, expected: int) -> Any:
+def _payload(response: httpcore.Response, *, expected: int) -> Any:
     """The JSON body of an expected answer; anything else means the API is not usable now."""
-    if response.status_code != expected:
-        raise ManagementUnavailableError(f"unexpected status {response.status_code}")
+    if response.status != expected:
+        raise ManagementUnavailableError(f"unexpected status {response.status}")
     try:
-        return response.json()
+        return json.loads(response.content)
     except ValueError as error:
         raise ManagementUnavailableError("the answer is not JSON") from error

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+from urllib.parse import parse_qs
 
-import httpx
+import httpcore
 import pytest
 
 from shopsys.http_errors import ApiError
@@ -20,35 +22,40 @@ pytestmark = pytest.mark.anyio
 CATALOG = [{"id": "p-1", "name": "Mug", "price_cents": 100, "currency": "EUR"}]
 
 
-class FakeManagementApi:
+class FakeManagementApi(httpcore.AsyncConnectionPool):
+    """The connection pool, answering as the management API would, without a network."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.catalog_calls = 0
         self.down = False
         self.delay = 0.0
         self.status = 200
 
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.down:
-            raise httpx.ConnectError("refused", request=request)
-        if request.url.path == "/api/v1/products":
+            raise httpcore.ConnectError("refused")
+        path, _, query = request.url.target.decode().partition("?")
+        if path == "/api/v1/products":
             self.catalog_calls += 1
-            return httpx.Response(self.status, json=CATALOG)
-        if request.url.path.endswith("/purchases"):
-            if request.url.params.get("cursor") == "bad":
+            return _json(self.status, CATALOG)
+        if path.endswith("/purchases"):
+            if parse_qs(query).get("cursor") == ["bad"]:
                 error = {"code": "validation_error", "message": "invalid cursor", "details": []}
-                return httpx.Response(422, json={"error": error})
-            return httpx.Response(200, json={"items": [], "next_cursor": None})
-        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
+                return _json(422, {"error": error})
+            return _json(200, {"items": [], "next_cursor": None})
+        return _json(404, {"error": {"code": "not_found", "message": "no"}})
+
+
+def _json(status: int, body: Any) -> httpcore.Response:
+    return httpcore.Response(status, content=json.dumps(body).encode())
 
 
 def _reader(api: FakeManagementApi, ttl: float) -> HttpManagementReader:
     return HttpManagementReader(
-        "http://management.test",
-        timeout=1.0,
-        catalog_cache_seconds=ttl,
-        transport=httpx.MockTransport(api),
+        "http://management.test", api, timeout=1.0, catalog_cache_seconds=ttl
     )
 
 
