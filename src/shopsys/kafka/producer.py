@@ -15,11 +15,13 @@ as not ready and not alive, and every publish is refused from then on without pr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -31,6 +33,17 @@ Headers = Sequence[tuple[str, str | bytes | None]]  # a Kafka message's headers
 Report = tuple[asyncio.Future[None], KafkaError | None]  # a delivery report, for a request
 # librdkafka's own log lines go through Python logging, so they come out as JSON too.
 LIBRDKAFKA_LOGGER = logging.getLogger("shopsys.librdkafka")
+
+
+STATISTICS_INTERVAL_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class ProduceStatistics:
+    """Totals since the producer started, from librdkafka's statistics."""
+
+    requests: int  # produce requests sent to the brokers
+    messages: int  # messages sent in them: messages / requests is the producer's batching
 
 
 class PublishError(Exception):
@@ -52,6 +65,10 @@ class EventPublisher:
 
     def queue_length(self) -> int:
         return 0
+
+    def produce_statistics(self) -> ProduceStatistics | None:
+        """The latest totals, or None before the first statistics arrived."""
+        return None
 
     async def close(self) -> None:
         return None
@@ -90,8 +107,11 @@ class KafkaEventPublisher(EventPublisher):
                 **producer_config(settings, publish_timeout),
                 "logger": LIBRDKAFKA_LOGGER,
                 "error_cb": self._on_error,
+                "statistics.interval.ms": STATISTICS_INTERVAL_SECONDS * 1_000,
+                "stats_cb": self._on_statistics,
             }
         )
+        self._statistics: ProduceStatistics | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reports: deque[Report] = deque()  # appended and drained atomically
         self._stopping = threading.Event()
@@ -116,6 +136,16 @@ class KafkaEventPublisher(EventPublisher):
             self._fail(f"the Kafka producer failed for good: {error.str()}")
         else:
             LIBRDKAFKA_LOGGER.debug("kafka client error: %s", error.str())  # logged by it too
+
+    def _on_statistics(self, document: str) -> None:
+        """librdkafka's statistics JSON (on the poll thread); only the produce totals are kept."""
+        try:
+            self._statistics = produce_statistics_from(document)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            LIBRDKAFKA_LOGGER.debug("unreadable producer statistics: %r", error)
+
+    def produce_statistics(self) -> ProduceStatistics | None:
+        return self._statistics
 
     def _fail(self, problem: str) -> None:
         if self._problem is None:
@@ -183,6 +213,13 @@ class KafkaEventPublisher(EventPublisher):
         self._stopping.set()
         await asyncio.to_thread(self._poller.join, 2.0)
         _settle_all(self._drain_reports())  # served by the flush after the poller's last turn
+
+
+def produce_statistics_from(document: str) -> ProduceStatistics:
+    """The produce totals of a librdkafka statistics document (its STATISTICS.md)."""
+    stats = json.loads(document)
+    requests = sum(broker["req"].get("Produce", 0) for broker in stats["brokers"].values())
+    return ProduceStatistics(requests=requests, messages=stats["txmsgs"])
 
 
 def _settle_all(reports: list[Report]) -> None:

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, StatusCode, Tracer
 
 from shopsys.events import Event
-from shopsys.kafka.producer import EventPublisher, Headers
+from shopsys.kafka.producer import EventPublisher, Headers, ProduceStatistics
 from shopsys.tracing.propagation import context_from_message_headers, headers_with_context
 
 MESSAGING: Final = {"messaging.system": "kafka"}
@@ -58,8 +58,14 @@ class TracedPublisher(EventPublisher):
     async def is_ready(self) -> bool:
         return await self.inner.is_ready()
 
+    def problem(self) -> str | None:
+        return self.inner.problem()
+
     def queue_length(self) -> int:
         return self.inner.queue_length()
+
+    def produce_statistics(self) -> ProduceStatistics | None:
+        return self.inner.produce_statistics()
 
     async def close(self) -> None:
         await self.inner.close()

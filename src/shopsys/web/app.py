@@ -100,8 +100,10 @@ def build_app(
         return TracedPublisher(inner, tracing.tracer, topic=kafka.topic)
 
     def make_services(metrics: WebMetrics) -> WebServices:
+        producer = traced((publisher or make_publisher)())
+        metrics.watch_producer(producer.produce_statistics)
         return WebServices(
-            publisher=traced((publisher or make_publisher)()),
+            publisher=producer,
             reader=HttpManagementReader(
                 management.api_url,
                 httpcore.AsyncConnectionPool(max_connections=100, keepalive_expiry=5.0),

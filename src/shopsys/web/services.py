@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from shopsys.kafka.producer import EventPublisher
+from shopsys.kafka.producer import STATISTICS_INTERVAL_SECONDS, EventPublisher, ProduceStatistics
 from shopsys.observability import HttpMetrics
 from shopsys.web.management_client import ManagementReader
 
@@ -35,6 +38,30 @@ class WebMetrics(HttpMetrics):
             " 2 s, on scrape); readiness does not depend on it.",
             registry=r,
         )
+
+    def watch_producer(self, statistics: Callable[[], ProduceStatistics | None]) -> None:
+        self.registry.register(_ProduceStatisticsCollector(statistics))
+
+
+class _ProduceStatisticsCollector(Collector):
+    def __init__(self, statistics: Callable[[], ProduceStatistics | None]) -> None:
+        self._statistics = statistics
+
+    def collect(self) -> Iterator[Metric]:
+        every = f"(librdkafka's statistics, every {STATISTICS_INTERVAL_SECONDS} s)"
+        requests = CounterMetricFamily(
+            "shopsys_web_kafka_produce_requests", f"Produce requests sent to Kafka {every}."
+        )
+        messages = CounterMetricFamily(
+            "shopsys_web_kafka_produced_messages",
+            f"Messages sent in those requests {every}; per request, the producer's batching.",
+        )
+        latest = self._statistics()
+        if latest is not None:
+            requests.add_metric([], latest.requests)
+            messages.add_metric([], latest.messages)
+        yield requests
+        yield messages
 
 
 @dataclass(frozen=True)
