@@ -27,6 +27,7 @@ from shopsys.devtools.provision import (
     ensure_helm,
     ensure_kafka,
 )
+from shopsys.devtools.provision.kafka_broker import DEFAULT_JVM_OPTIONS
 from tests.support.collector import ensure_otelcol
 
 KAFKA_ENV = "SHOPSYS_TEST_KAFKA_BOOTSTRAP"
@@ -96,15 +97,23 @@ def provisioned(kafka_libs: Path, ferretdb_binary: Path, helm_binary: Path) -> P
 
 
 @pytest.fixture(scope="session")
+def kafka_jvm_options() -> tuple[str, ...]:
+    """How the local broker's JVM runs: tuned to start fast (the benchmarks override it)."""
+    return DEFAULT_JVM_OPTIONS
+
+
+@pytest.fixture(scope="session")
 def kafka_broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_jvm_options: tuple[str, ...],
 ) -> Iterator[KafkaBroker | None]:
     """The session's local broker (restartable by fault tests), or None with an external one."""
     if os.environ.get(KAFKA_ENV):
         yield None
         return
     libs: Path = request.getfixturevalue("kafka_libs")
-    broker = KafkaBroker(libs, tmp_path_factory.mktemp("kafka"))
+    broker = KafkaBroker(libs, tmp_path_factory.mktemp("kafka"), jvm_options=kafka_jvm_options)
     try:
         _provision(lambda: broker.start(timeout=120))
         yield broker

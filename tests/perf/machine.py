@@ -45,3 +45,25 @@ class MachineLoad:
             f"{os.getloadavg()[0]:.2f} after; all {os.cpu_count()} CPUs {share:.0%} busy "
             "during it (the benchmark's own processes included)"
         )
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time of a running process by thread kind: ``main`` (the thread that runs the event
+    loop), ``librdkafka`` (its own C threads, named ``rdk:*``) and ``other`` threads."""
+    totals = {"main": 0.0, "librdkafka": 0.0, "other": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        kind = (
+            "main"
+            if task.name == str(pid)
+            else "librdkafka"
+            if name.startswith("rdk:")
+            else "other"
+        )
+        totals[kind] += (int(fields[11]) + int(fields[12])) / TICKS
+    return totals

@@ -264,6 +264,8 @@ def test_consumer_throughput_against_the_limit_and_the_naive_baseline(bench: Ben
         f"| {_met(ratio >= 0.75)} |",
         f"| consumer peak RSS <= 80 MiB | {run.peak_rss_mib:.0f} MiB "
         f"| {_met(run.peak_rss_mib <= 80)} |",
+        f"| consumer CPU per event, while draining, <= 25 µs | {run.cpu_us_per_event:.0f} µs "
+        f"| {_met(run.cpu_us_per_event <= 25)} |",
         "",
         "| measure | value |",
         "|---|---|",

