@@ -9,6 +9,26 @@
 {{- end }}
 {{- end }}
 
+{{/*
+consumer.autoscaling as YAML (use with fromYaml), with what the deprecated keda.consumer still
+sets laid over it, its minReplicaCount and maxReplicaCount renamed.
+*/}}
+{{- define "shopping-system.consumer.autoscaling" -}}
+{{- $merged := deepCopy .Values.consumer.autoscaling }}
+{{- with .Values.keda.consumer }}
+{{- $old := deepCopy . }}
+{{- range $from, $to := dict "minReplicaCount" "minReplicas" "maxReplicaCount" "maxReplicas" }}
+{{- if hasKey $old $from }}
+{{- $_ := set $old $to (get $old $from) }}
+{{- $_ := unset $old $from }}
+{{- end }}
+{{- end }}
+{{- $merged = mergeOverwrite $merged $old }}
+{{- end }}
+{{- toYaml $merged }}
+{{- end }}
+
 {{- define "shopping-system.keda.consumerScaled" -}}
-{{- if and (include "shopping-system.keda.enabled" .) .Values.keda.consumer.enabled }}true{{ end }}
+{{- $c := include "shopping-system.consumer.autoscaling" . | fromYaml }}
+{{- if and (include "shopping-system.keda.enabled" .) $c.enabled }}true{{ end }}
 {{- end }}

@@ -20,14 +20,14 @@ the Service it selects, so the rules and the dashboard select the same series Pr
 {{- end }}
 
 {{/*
-The most consumers the release can run: KEDA's maxReplicaCount when KEDA scales the consumer,
+The most consumers the release can run: consumer.autoscaling.maxReplicas when KEDA scales it,
 else the fixed consumer.replicaCount. More consumers than partitions would idle, so never more
 than kafka.topic.partitions.
 */}}
 {{- define "shopping-system.monitoring.consumerCeiling" -}}
 {{- $ceiling := int .Values.consumer.replicaCount }}
 {{- if include "shopping-system.keda.consumerScaled" . }}
-{{- $ceiling = int .Values.keda.consumer.maxReplicaCount }}
+{{- $ceiling = int (include "shopping-system.consumer.autoscaling" . | fromYaml).maxReplicas }}
 {{- end }}
 {{- min $ceiling (int .Values.kafka.topic.partitions) }}
 {{- end }}

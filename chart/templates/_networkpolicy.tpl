@@ -34,3 +34,18 @@ external CIDRs on the external ports. Call with (dict "ctx" $ "to" "kafka"|"mong
     matchLabels:
       {{- include "shopping-system.componentSelectorLabels" . | nindent 6 }}
 {{- end }}
+
+{{/* NetworkPolicy egress of a role to the collector (include it when tracing is on). */}}
+{{- define "shopping-system.networkPolicy.egressToCollector" -}}
+{{- $policy := .Values.tracing.networkPolicy -}}
+# Spans go to the OpenTelemetry Collector.
+- ports:
+    {{- range $policy.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with $policy.egressTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

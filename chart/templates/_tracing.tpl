@@ -34,18 +34,3 @@ downward API, which a ConfigMap cannot). Call with (dict "ctx" $ "role" "web"|"c
   {{- end }}
 {{- end }}
 {{- end }}
-
-{{/* NetworkPolicy egress of a role to the collector (include it when tracing is on). */}}
-{{- define "shopping-system.networkPolicy.egressToCollector" -}}
-{{- $policy := .Values.tracing.networkPolicy -}}
-# Spans go to the OpenTelemetry Collector.
-- ports:
-    {{- range $policy.ports }}
-    - port: {{ . }}
-      protocol: TCP
-    {{- end }}
-  {{- with $policy.egressTo }}
-  to:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-{{- end }}

@@ -2,11 +2,15 @@
 Validation of values that the schema cannot express.
 */}}
 {{- define "shopping-system.validate" -}}
-{{- if and .Values.keda.consumer.enabled (gt (int .Values.keda.consumer.maxReplicaCount) (int .Values.kafka.topic.partitions)) }}
-{{- fail (printf "keda.consumer.maxReplicaCount (%d) must not exceed kafka.topic.partitions (%d): a consumer beyond the partition count gets no partition and idles" (int .Values.keda.consumer.maxReplicaCount) (int .Values.kafka.topic.partitions)) }}
+{{- $c := include "shopping-system.consumer.autoscaling" . | fromYaml }}
+{{- if and $c.enabled (gt (int $c.maxReplicas) (int .Values.kafka.topic.partitions)) }}
+{{- fail (printf "consumer.autoscaling.maxReplicas (%d) must not exceed kafka.topic.partitions (%d): a consumer beyond the partition count gets no partition and idles" (int $c.maxReplicas) (int .Values.kafka.topic.partitions)) }}
 {{- end }}
-{{- if gt (int .Values.keda.consumer.minReplicaCount) (int .Values.keda.consumer.maxReplicaCount) }}
-{{- fail (printf "keda.consumer.minReplicaCount (%d) must not exceed keda.consumer.maxReplicaCount (%d)" (int .Values.keda.consumer.minReplicaCount) (int .Values.keda.consumer.maxReplicaCount)) }}
+{{- if lt (int $c.minReplicas) 1 }}
+{{- fail (printf "consumer.autoscaling.minReplicas (%d) must be at least 1: the consumer also serves the management API" (int $c.minReplicas)) }}
+{{- end }}
+{{- if gt (int $c.minReplicas) (int $c.maxReplicas) }}
+{{- fail (printf "consumer.autoscaling.minReplicas (%d) must not exceed consumer.autoscaling.maxReplicas (%d)" (int $c.minReplicas) (int $c.maxReplicas)) }}
 {{- end }}
 {{- if gt (int .Values.consumer.replicaCount) (int .Values.kafka.topic.partitions) }}
 {{- fail (printf "consumer.replicaCount (%d) must not exceed kafka.topic.partitions (%d)" (int .Values.consumer.replicaCount) (int .Values.kafka.topic.partitions)) }}

@@ -368,7 +368,7 @@ def test_every_alert_fires_when_it_should_and_not_otherwise(
 ) -> None:
     """`promtool test rules` on the rendered rules. Annotations are left out of the copy under
     test (promtool would compare their rendered text); `check rules` above checks they parse."""
-    rules = _rules(_render(helm, operator=True, sets=("keda.consumer.maxReplicaCount=3",)))
+    rules = _rules(_render(helm, operator=True, sets=("consumer.autoscaling.maxReplicas=3",)))
     for group in rules["groups"]:
         for rule in group["rules"]:
             rule.pop("annotations", None)

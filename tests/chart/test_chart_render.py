@@ -81,12 +81,12 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
     ("sets", "message"),
     [
         (
-            ["keda.consumer.maxReplicaCount=13"],
-            "keda.consumer.maxReplicaCount (13) must not exceed kafka.topic.partitions (12)",
+            ["consumer.autoscaling.maxReplicas=13"],
+            "consumer.autoscaling.maxReplicas (13) must not exceed kafka.topic.partitions (12)",
         ),
         (
             ["kafka.topic.partitions=6"],
-            "keda.consumer.maxReplicaCount (12) must not exceed kafka.topic.partitions (6)",
+            "consumer.autoscaling.maxReplicas (12) must not exceed kafka.topic.partitions (6)",
         ),
         (
             ["consumer.replicaCount=13"],
@@ -136,7 +136,8 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
         (["mongodb.bundled.resources.limits.memory=1Ti"], "use a Mi, Gi, M or G quantity"),
         # The schema: unknown keys (typos), wrong types and unsafe security settings.
         (["web.autoscalling.enabled=true"], "additional properties 'autoscalling' not allowed"),
-        (["keda.consumer.minReplicaCount=0"], "/keda/consumer/minReplicaCount"),
+        (["consumer.autoscaling.minReplicas=0"], "/consumer/autoscaling/minReplicas"),
+        (["keda.consumer.minReplicaCount=0"], "consumer.autoscaling.minReplicas (0) must be at"),
         (["keda.enabled=maybe"], "/keda/enabled"),
         (["kafka.autoOffsetReset=none"], "/kafka/autoOffsetReset"),
         (["kafka.bundled.image.tag=latest"], "/kafka/bundled/image/tag"),
@@ -145,7 +146,7 @@ def _template(helm: Path, *sets: str, keda: bool = True) -> subprocess.Completed
             "/containerSecurityContext/allowPrivilegeEscalation",
         ),
         (["podSecurityContext.runAsUser=0"], "/podSecurityContext/runAsUser"),
-        (["keda.consumer.kafkaVersion=4"], "/keda/consumer/kafkaVersion"),
+        (["consumer.autoscaling.kafkaVersion=4"], "/consumer/autoscaling/kafkaVersion"),
         (["kafka.bundled.clusterId=-NDmKCqUTKO8msI4V9kxgw"], "/kafka/bundled/clusterId"),
         (
             ["consumer.pdb.maxUnavailable=1"],
@@ -344,3 +345,42 @@ def test_notes_say_the_shape_of_the_bundled_kafka(helm: Path, tmp_path: Path) ->
     one_node = "1 node, topics with replication factor 1 and min.insync.replicas 1, PLAINTEXT."
     assert one_node in laptop
     assert "SCRAM" not in laptop
+
+
+# --- keda.consumer, the former place of consumer.autoscaling --------------------------------------
+
+OLD_CONSUMER_NAMES = (
+    "keda.consumer.minReplicaCount=2",
+    "keda.consumer.maxReplicaCount=6",
+    "keda.consumer.lagThreshold=50",
+    "keda.consumer.behavior.scaleDown.stabilizationWindowSeconds=60",
+)
+NEW_CONSUMER_NAMES = (
+    "consumer.autoscaling.minReplicas=2",
+    "consumer.autoscaling.maxReplicas=6",
+    "consumer.autoscaling.lagThreshold=50",
+    "consumer.autoscaling.behavior.scaleDown.stabilizationWindowSeconds=60",
+)
+
+
+def _objects_but_generated_secrets(helm: Path, sets: tuple[str, ...]) -> list[dict[str, Any]]:
+    proc = _template(helm, *sets)
+    assert proc.returncode == 0, proc.stderr
+    return [doc for doc in chartkit.parse_manifests(proc.stdout) if doc["kind"] != "Secret"]
+
+
+def test_the_former_consumer_autoscaling_names_render_the_same_objects(helm: Path) -> None:
+    old = _objects_but_generated_secrets(helm, OLD_CONSUMER_NAMES)
+    new = _objects_but_generated_secrets(helm, NEW_CONSUMER_NAMES)
+    assert old == new
+    scaled = chartkit.one(new, "ScaledObject", "shopping-system-consumer")["spec"]
+    assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (2, 6)
+    assert scaled["triggers"][0]["metadata"]["lagThreshold"] == "50"
+    assert old != _objects_but_generated_secrets(helm, ()), "the values took effect"
+
+
+def test_notes_warn_that_keda_consumer_is_deprecated(helm: Path, tmp_path: Path) -> None:
+    notes = _render_notes(helm, tmp_path, keda=True, sets=OLD_CONSUMER_NAMES)
+    assert "DEPRECATED: keda.consumer is now consumer.autoscaling" in notes
+    assert "6 replicas" in notes  # the notes describe what the old names set
+    assert "DEPRECATED" not in _render_notes(helm, tmp_path / "new", keda=True)

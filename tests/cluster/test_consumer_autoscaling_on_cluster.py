@@ -41,8 +41,8 @@ pytestmark = pytest.mark.cluster
 BACKLOG = 12_000  # a lag of 100 per replica (lagThreshold) asks for 12 from 1,200 on
 PARTITIONS = 12  # kafka.topic.partitions as shipped
 KAFKA_NODES = 3  # kafka.bundled.replicas as shipped
-LAG_THRESHOLD = 100  # keda.consumer.lagThreshold as shipped
-POLLING_SECONDS = 5  # keda.consumer.pollingInterval in tests/cluster/values.yaml
+LAG_THRESHOLD = 100  # consumer.autoscaling.lagThreshold as shipped
+POLLING_SECONDS = 5  # consumer.autoscaling.pollingInterval in tests/cluster/values.yaml
 LAG_MONITOR_SECONDS = 5  # how often a consumer refreshes its lag metric
 
 

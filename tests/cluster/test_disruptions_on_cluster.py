@@ -88,7 +88,7 @@ OUTAGE_LOAD_SECONDS = 90
 PURCHASES_PER_SECOND = 20
 READS_PER_SECOND = 4
 STREAM = 1_500
-CONSUMER_MAXIMUM = 12  # keda.consumer.maxReplicaCount as shipped
+CONSUMER_MAXIMUM = 12  # consumer.autoscaling.maxReplicas as shipped
 
 
 def test_the_kafka_leader_killed_under_load_loses_nothing(
