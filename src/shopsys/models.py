@@ -1,4 +1,5 @@
-"""Pydantic models shared by both roles: value types, requests, stored purchases, products."""
+"""Pydantic models shared by both roles: value types, stored purchases, products (the HTTP
+bodies are in ``web/bodies.py``)."""
 
 from __future__ import annotations
 

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 
 import uvicorn
 from starlette.applications import Starlette
 
 from shopsys import settings
-from shopsys.kafka.producer import EventPublisher
-from shopsys.observability import configure_logging
+from shopsys.http.observability import configure_logging
 
 
-def _serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> None:
+def serve(app: Starlette, host: str, port: int, *, graceful_seconds: float) -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -38,14 +36,12 @@ def run_web(
     web: settings.WebSettings,
     management: settings.ManagementSettings,
     log: settings.LogSettings,
-    *,
-    publisher: Callable[[], EventPublisher] | None = None,
 ) -> None:
     from shopsys.web.app import build_app
 
     configure_logging(log)
-    _serve(
-        build_app(kafka, web, management, publisher=publisher),
+    serve(
+        build_app(kafka, web, management),
         web.host,
         web.port,
         graceful_seconds=web.shutdown_grace_seconds + web.publish_timeout_seconds,
@@ -59,10 +55,10 @@ def run_consumer(
     consumer: settings.ConsumerSettings,
     log: settings.LogSettings,
 ) -> None:
-    from shopsys.consumer.app import build_app
+    from shopsys.management.app import build_app
 
     configure_logging(log)
-    _serve(
+    serve(
         build_app(kafka, mongo, management, consumer, settings.OpsSettings()),
         management.host,
         management.port,

@@ -8,9 +8,11 @@ for Kafka. Run as its own process, like serve-web:
 from __future__ import annotations
 
 from shopsys.events import Event
+from shopsys.http.observability import configure_logging
 from shopsys.kafka.producer import EventPublisher, Headers
-from shopsys.runners import run_web
+from shopsys.runners import serve
 from shopsys.settings import KafkaSettings, LogSettings, ManagementSettings, WebSettings
+from shopsys.web.app import wire_app
 
 
 class UnacknowledgedPublisher(EventPublisher):
@@ -22,10 +24,11 @@ class UnacknowledgedPublisher(EventPublisher):
 
 
 if __name__ == "__main__":
-    run_web(
-        KafkaSettings(),
-        WebSettings(),
-        ManagementSettings(),
-        LogSettings(),
-        publisher=UnacknowledgedPublisher,
+    web = WebSettings()
+    configure_logging(LogSettings())
+    serve(
+        wire_app(UnacknowledgedPublisher, web, ManagementSettings(), topic=KafkaSettings().topic),
+        web.host,
+        web.port,
+        graceful_seconds=web.shutdown_grace_seconds,
     )

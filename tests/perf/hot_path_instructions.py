@@ -59,13 +59,11 @@ def consumer(rounds: int) -> None:
 def web(rounds: int) -> None:
     from starlette.testclient import TestClient
 
-    from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
-    from shopsys.web.app import build_app
+    from shopsys.settings import ManagementSettings, WebSettings
+    from shopsys.web.app import wire_app
     from tests.perf.baseline_web import UnacknowledgedPublisher
 
-    app = build_app(
-        KafkaSettings(), WebSettings(), ManagementSettings(), publisher=UnacknowledgedPublisher
-    )
+    app = wire_app(UnacknowledgedPublisher, WebSettings(), ManagementSettings(), topic="bench")
     with TestClient(app) as client:
         for i in range(rounds):
             response = client.post(

@@ -21,7 +21,7 @@ def report(*_args, **_kwargs):
     print(json.dumps(sorted(sys.modules)), flush=True)
     os._exit(0)
 
-runners._serve = report
+runners.serve = report
 from shopsys.cli import app
 app([sys.argv[1]], prog_name="shopsys")
 """

@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from pymongo.errors import AutoReconnect
 
-from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.events import PurchaseCancelled, PurchasePlaced
+from shopsys.initialize import DEFAULT_PRODUCTS
 from shopsys.models import Product
 from shopsys.settings import MongoSettings
 from shopsys.store import (

@@ -119,7 +119,7 @@ def test_off_is_none_and_on_is_an_sdk_provider_of_our_own(
 def test_no_opentelemetry_module_is_imported_while_tracing_is_off() -> None:
     """Off, a role pays no memory for them (the exporter alone is about 7 MiB, the API 0.4)."""
     probe = (
-        "import sys; import shopsys.web.app, shopsys.consumer.app, shopsys.tracing;"
+        "import sys; import shopsys.web.app, shopsys.management.app, shopsys.tracing;"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
     )
     done = subprocess.run(

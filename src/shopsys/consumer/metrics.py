@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shopsys.observability import HttpMetrics
+from shopsys.http.observability import HttpMetrics
 
 BATCH_SIZES = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000)
 WRITE_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)

@@ -61,11 +61,3 @@ def ensure_topics(
         for name, future in admin.create_partitions(grow, request_timeout=timeout).items():
             future.result(timeout=timeout)
             log(f"grew topic {name} to {wanted[name]} partitions")
-
-
-def partition_count(settings: KafkaSettings, topic: str, *, timeout: float = 10.0) -> int:
-    metadata = AdminClient(settings.client_config()).list_topics(topic=topic, timeout=timeout)
-    described = metadata.topics.get(topic)
-    if described is None or described.error is not None:
-        return 0
-    return len(described.partitions)

@@ -20,7 +20,7 @@ from shopsys.store.purchase_writes import CancelOutcome, CancelSummary, Refusal,
 from shopsys.store.purchases import (
     PURCHASES,
     USER_TIMELINE_INDEX,
-    PurchasePage,
+    HistoryPage,
     PurchaseStore,
     UserSummary,
 )
@@ -33,8 +33,8 @@ __all__ = [
     "CancelSummary",
     "CatalogStore",
     "Document",
+    "HistoryPage",
     "InvalidCursorError",
-    "PurchasePage",
     "PurchaseStore",
     "Refusal",
     "UserSummary",

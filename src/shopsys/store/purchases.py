@@ -40,7 +40,7 @@ class UserSummary:
 
 
 @dataclass(frozen=True)
-class PurchasePage:
+class HistoryPage:
     items: list[StoredPurchase]
     next_cursor: str | None
 
@@ -84,7 +84,7 @@ class PurchaseStore:
 
     def list_user_purchases(
         self, user_id: str, *, limit: int, cursor: str | None = None
-    ) -> PurchasePage:
+    ) -> HistoryPage:
         """Newest first; the cursor is the (created_at, _id) of the last item of the page."""
         query: Document = {"user_id": user_id}
         if cursor is not None:
@@ -99,7 +99,7 @@ class PurchaseStore:
             documents = documents[:limit]
             last = documents[-1]
             next_cursor = encode_cursor(last["created_at"], last["_id"])
-        return PurchasePage(
+        return HistoryPage(
             items=[stored_purchase(document) for document in documents],
             next_cursor=next_cursor,
         )

@@ -16,7 +16,6 @@ from shopsys.tracing.config import (
     requested_exporters,
     tracing_from_env,
     tracing_middleware,
-    tracing_requested,
 )
 
 __all__ = [
@@ -27,5 +26,4 @@ __all__ = [
     "requested_exporters",
     "tracing_from_env",
     "tracing_middleware",
-    "tracing_requested",
 ]

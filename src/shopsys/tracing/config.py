@@ -81,10 +81,6 @@ def requested_exporters(env: Mapping[str, str]) -> list[str]:
     return list(dict.fromkeys(named))
 
 
-def tracing_requested(env: Mapping[str, str]) -> bool:
-    return bool(requested_exporters(env))
-
-
 def service_resource(default_service_name: str) -> Resource:
     """The SDK's resource from the environment, named ``default_service_name`` unless
     ``OTEL_SERVICE_NAME`` or ``OTEL_RESOURCE_ATTRIBUTES`` name the service."""

@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpcore
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from shopsys.http_errors import EXCEPTION_HANDLERS
+from shopsys.http.errors import EXCEPTION_HANDLERS
+from shopsys.http.observability import ObservabilityMiddleware
 from shopsys.kafka.producer import EventPublisher, KafkaEventPublisher
-from shopsys.observability import ObservabilityMiddleware
 from shopsys.settings import KafkaSettings, ManagementSettings, WebSettings
 from shopsys.tracing import WEB_SERVICE_NAME, Tracing, tracing_from_env, tracing_middleware
 from shopsys.web.management_client import HttpManagementReader
@@ -72,35 +71,36 @@ def _operations() -> list[Operation]:
     return [*api_operations(), *page_operations()]
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document the app serves at /api/v1/openapi.json."""
-    return build_document(_operations())
+def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSettings) -> Starlette:
+    """Production wiring from settings and the ``OTEL_*`` environment."""
+    return wire_app(
+        lambda: KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds),
+        web,
+        management,
+        topic=kafka.topic,
+    )
 
 
-def build_app(
-    kafka: KafkaSettings,
+def wire_app(
+    make_publisher: Callable[[], EventPublisher],
     web: WebSettings,
     management: ManagementSettings,
     *,
-    publisher: Callable[[], EventPublisher] | None = None,
+    topic: str,
 ) -> Starlette:
-    """Production wiring from settings and the ``OTEL_*`` environment; ``publisher`` replaces
-    the Kafka publisher (the web benchmark's baseline does, to measure everything but Kafka).
-    """
+    """The app around the publisher ``make_publisher`` builds in the lifespan: the management
+    client, the metrics and, when ``OTEL_*`` asks for it, tracing."""
     tracing = tracing_from_env(WEB_SERVICE_NAME)
-
-    def make_publisher() -> EventPublisher:
-        return KafkaEventPublisher(kafka, publish_timeout=web.publish_timeout_seconds)
 
     def traced(inner: EventPublisher) -> EventPublisher:
         if tracing is None:
             return inner
         from shopsys.tracing.messaging import TracedPublisher
 
-        return TracedPublisher(inner, tracing.tracer, topic=kafka.topic)
+        return TracedPublisher(inner, tracing.tracer, topic=topic)
 
     def make_services(metrics: WebMetrics) -> WebServices:
-        producer = traced((publisher or make_publisher)())
+        producer = traced(make_publisher())
         metrics.watch_producer(producer.produce_statistics)
         return WebServices(
             publisher=producer,

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import httpcore
 from pydantic import ValidationError
 
-from shopsys.http_errors import ApiError
+from shopsys.http.errors import ApiError, ServiceUnavailable
 from shopsys.models import Product
 
 logger = logging.getLogger(__name__)
@@ -31,13 +31,9 @@ TRANSPORT_ERRORS = (
 )
 
 
-class ManagementUnavailableError(ApiError):
+class ManagementUnavailableError(ServiceUnavailable):
     def __init__(self, reason: str) -> None:
-        super().__init__(
-            503,
-            f"the management API is unavailable: {reason}",
-            headers={"Retry-After": "2"},
-        )
+        super().__init__(f"the management API is unavailable: {reason}")
 
 
 class ManagementReader:

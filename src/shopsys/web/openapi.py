@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shopsys import __version__
-from shopsys.http_input import MAX_CURSOR_LENGTH
+from shopsys.http.input import MAX_CURSOR_LENGTH
 from shopsys.models import CURSOR_PATTERN, IDEMPOTENCY_KEY_PATTERN, Product, StoredPurchase
 from shopsys.web.bodies import (
     BuyAccepted,

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from shopsys.responses import PAGE_HEADERS, JSONResponse
+from shopsys.http.responses import PAGE_HEADERS, JSONResponse
 from shopsys.web import openapi as spec
 from shopsys.web.openapi import Operation
 

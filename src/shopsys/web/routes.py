@@ -10,12 +10,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shopsys.events import Event
-from shopsys.http_errors import ApiError, invalid, purchase_not_found, unknown_product
-from shopsys.http_input import cursor_query, identifier_param, int_query, read_json_model
+from shopsys.http.errors import (
+    ServiceUnavailable,
+    invalid,
+    purchase_not_found,
+    unknown_product,
+)
+from shopsys.http.input import cursor_query, identifier_param, int_query, read_json_model
+from shopsys.http.observability import metrics_response
+from shopsys.http.responses import JSONResponse
 from shopsys.kafka.producer import Headers
 from shopsys.models import IDEMPOTENCY_KEY_PATTERN
-from shopsys.observability import metrics_response
-from shopsys.responses import JSONResponse
 from shopsys.web import openapi as spec
 from shopsys.web import use_cases
 from shopsys.web.bodies import BuyRequest, PurchaseRequest
@@ -53,12 +58,10 @@ async def _publish(request: Request, event: Event) -> None:
     try:
         await use_cases.publish(services, event, _headers(request))
     except use_cases.NotAccepted as error:
-        raise ApiError(
-            503,
+        raise ServiceUnavailable(
             "not accepted in time, and it may still be stored: retry with the same"
             f" Idempotency-Key ({error})",
             code="kafka_unavailable",
-            headers={"Retry-After": str(services.settings.retry_after_seconds)},
         ) from error
 
 

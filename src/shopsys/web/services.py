@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shopsys.http.observability import HttpMetrics
 from shopsys.kafka.producer import STATISTICS_INTERVAL_SECONDS, EventPublisher, ProduceStatistics
-from shopsys.observability import HttpMetrics
 from shopsys.web.management_client import ManagementReader
 
 
@@ -67,7 +67,6 @@ class _ProduceStatisticsCollector(Collector):
 @dataclass(frozen=True)
 class WebBehaviour:
     max_body_bytes: int = 16_384
-    retry_after_seconds: int = 2
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.events import PURCHASE_CANCELLED
+from shopsys.initialize import DEFAULT_PRODUCTS
 from tests.integration.consumer.checks import metric_samples
 from tests.support.polling import eventually
 from tests.support.reads import kafka_message, stored_purchase

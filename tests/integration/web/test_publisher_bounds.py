@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.devtools.ports import free_port
 from shopsys.events import PurchasePlaced, purchase_placed
+from shopsys.initialize import DEFAULT_PRODUCTS
 from shopsys.kafka.producer import KafkaEventPublisher, PublishError
 from shopsys.settings import KafkaSettings
 

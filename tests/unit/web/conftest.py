@@ -12,11 +12,11 @@ import httpx
 import mongomock
 import pytest
 
-from shopsys.catalog import DEFAULT_PRODUCTS
 from shopsys.consumer.handlers import EventApplier
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.events import Event
-from shopsys.http_errors import invalid
+from shopsys.http.errors import invalid
+from shopsys.initialize import DEFAULT_PRODUCTS
 from shopsys.kafka.producer import EventPublisher, Headers, PublishError
 from shopsys.models import Product
 from shopsys.store import InvalidCursorError, PurchaseStore

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpcore
 import pytest
 
-from shopsys.http_errors import ApiError
+from shopsys.http.errors import ApiError
 from shopsys.web.management_client import (
     HttpManagementReader,
     ManagementUnavailableError,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from shopsys.http.observability import configure_logging
 from shopsys.models import Product
-from shopsys.observability import configure_logging
 from shopsys.settings import LogSettings
 from tests.unit.web.conftest import WebUnderTest
 

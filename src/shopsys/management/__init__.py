@@ -1,0 +1,1 @@
+"""The management API and the operations page: what the consumer role serves beside its loop."""
