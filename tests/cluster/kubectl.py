@@ -19,14 +19,7 @@ class Kubectl:
     def __call__(
         self, *args: str, stdin: str | None = None, timeout: float = 300, check: bool = True
     ) -> str:
-        proc = subprocess.run(
-            [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        proc = self.run_raw(*args, stdin=stdin, timeout=timeout)
         if check and proc.returncode != 0:
             raise ProvisionError(
                 f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}\n{proc.stdout[-2000:]}"

@@ -100,6 +100,23 @@ def _upgrade(cluster: ClusterInfo, *args: str) -> None:
     assert proc.returncode == 0, f"helm upgrade {args}:\n{proc.stderr}"
 
 
+def _streaming(
+    cluster: ClusterInfo, users: str, *, purchases: int, deadline_seconds: float
+) -> PurchaseStream:
+    """Purchases at RATE from the host, under way (the first hundred accepted)."""
+    stream = PurchaseStream(
+        cluster.web,
+        purchases,
+        concurrency=8,
+        rate=RATE,
+        user_prefix=users,
+        deadline_seconds=deadline_seconds,
+    )
+    stream.start()
+    stream.wait_for(100, timeout=120)
+    return stream
+
+
 def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
 ) -> None:
@@ -113,16 +130,7 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     users = f"roll-{uuid.uuid4().hex[:8]}"
     old = {role: role_credentials(kubectl, release, role) for role in ROTATED}
     # More than the two steps take; stopped once they are done.
-    stream = PurchaseStream(
-        cluster.web,
-        int(RATE * 900),
-        concurrency=8,
-        rate=RATE,
-        user_prefix=users,
-        deadline_seconds=1200,
-    )
-    stream.start()
-    stream.wait_for(100, timeout=120)
+    stream = _streaming(cluster, users, purchases=int(RATE * 900), deadline_seconds=1200)
     rolled_at = time.monotonic()
     with _ReadyNodes(kubectl, release) as ready:
         _upgrade(cluster, f"--set-string=kafka.bundled.podAnnotations.rolled-by-test={users}")
@@ -204,16 +212,9 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
     reported against the rate with all three."""
     release = Release.of(cluster)
     users = f"away-{uuid.uuid4().hex[:8]}"
-    stream = PurchaseStream(
-        cluster.web,
-        int(RATE * 2 * AWAY_SECONDS),
-        concurrency=8,
-        rate=RATE,
-        user_prefix=users,
-        deadline_seconds=600,
+    stream = _streaming(
+        cluster, users, purchases=int(RATE * 2 * AWAY_SECONDS), deadline_seconds=600
     )
-    stream.start()
-    stream.wait_for(100, timeout=120)
     before = time.monotonic()
     time.sleep(AWAY_SECONDS / 3)
     scale = ["-n", release.namespace, "scale", "statefulset", _statefulset(release)]

@@ -10,6 +10,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from shopsys.devtools.provision import KafkaBroker
 from shopsys.settings import KafkaSettings, MongoSettings
 from tests.support.collector import OtelCollector
 from tests.support.system import (
@@ -19,6 +20,14 @@ from tests.support.system import (
     new_isolation,
     start_system,
 )
+
+
+@pytest.fixture
+def local_kafka_broker(kafka_broker: KafkaBroker | None) -> KafkaBroker:
+    """The session's broker, for the tests that stop or stall it: not an external cluster."""
+    if kafka_broker is None:
+        pytest.skip("the Kafka cluster is external (SHOPSYS_TEST_KAFKA_BOOTSTRAP): cannot stop it")
+    return kafka_broker
 
 
 @pytest.fixture

@@ -28,13 +28,7 @@ from shopsys.devtools.provision import KafkaBroker
 from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
 from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings
-from tests.integration.consumer.checks import (
-    assert_final_state,
-    consumer_urls,
-    metric_samples,
-    read_topic,
-    wait_caught_up,
-)
+from tests.integration.consumer import checks
 from tests.integration.consumer.streaming import PRODUCTS, PurchaseStream
 from tests.support.system import Isolation, RunningSystem
 
@@ -114,17 +108,19 @@ def test_cancellations_racing_their_purchases_across_partitions(
         accepted = first.join() | second.join()
 
         print(f"\n[race] streams: {first.summary()}; {second.summary()}")
-        assert_final_state(
+        checks.assert_final_state(
             "race",
             mongo_database,
             accepted,
             cancelled | second.cancelled,
             timeout=90,
-            consumers=consumer_urls(system),
+            consumers=checks.consumer_urls(system),
         )
         print(f"[race] final state {time.monotonic() - started:.1f}s after the consumer started")
-        wait_caught_up(grown)
-        kept = metric_samples(system.management_url, "shopsys_consumer_cancellations_kept_total")
+        checks.wait_caught_up(grown)
+        kept = checks.metric_samples(
+            system.management_url, "shopsys_consumer_cancellations_kept_total"
+        )
         print(f"[race] cancellations processed before their purchase: {kept['']:.0f}")
         assert kept[""] > 0, "no cancellation overtook its purchase: the race did not happen"
         placeholders = mongo_database["purchases"].count_documents({"user_id": {"$exists": False}})
@@ -142,10 +138,8 @@ def test_broker_answers_delayed_past_the_deadline(
     system_factory: Any,
     mongo_database: Database[Any],
     kafka_settings: KafkaSettings,
-    kafka_broker: KafkaBroker | None,
+    local_kafka_broker: KafkaBroker,
 ) -> None:
-    if kafka_broker is None:
-        pytest.skip("the Kafka cluster is external (SHOPSYS_TEST_KAFKA_BOOTSTRAP): cannot stall it")
     env = {
         "SHOPSYS_WEB_PUBLISH_TIMEOUT_SECONDS": "1.5",
         "SHOPSYS_WEB_CATALOG_CACHE_SECONDS": "0.2",
@@ -154,7 +148,7 @@ def test_broker_answers_delayed_past_the_deadline(
         stream = PurchaseStream(system.web_url, 1_200, rate=120.0, catalog_only=True).start()
         for stall, price in enumerate((1_111, 2_222, 3_333)):
             stream.wait_for(250 * (stall + 1))
-            with kafka_broker.frozen():  # short of its 4 s controller session: no fencing
+            with local_kafka_broker.frozen():  # short of its 4 s controller session: no fencing
                 time.sleep(0.8)
                 for product in PRODUCTS:
                     _set_price(system.management_url, product, price)  # retries are priced anew
@@ -163,10 +157,10 @@ def test_broker_answers_delayed_past_the_deadline(
         doubtful = stream.statuses["503"]
         print(f"\n[delayed] stream: {stream.summary()}; doubtful answers (503): {doubtful}")
         assert doubtful > 0, "no answer was delayed past the deadline"
-        assert_final_state(
-            "delayed", mongo_database, accepted, set(), consumers=consumer_urls(system)
+        checks.assert_final_state(
+            "delayed", mongo_database, accepted, set(), consumers=checks.consumer_urls(system)
         )
-        wait_caught_up(kafka_settings)
+        checks.wait_caught_up(kafka_settings)
 
         stored = {
             document["_id"]: document["total_cents"]
@@ -178,10 +172,10 @@ def test_broker_answers_delayed_past_the_deadline(
 
         in_topic = Counter(
             json.loads(message.value())["purchase_id"]
-            for message in read_topic(kafka_settings, kafka_settings.topic)
+            for message in checks.read_topic(kafka_settings, kafka_settings.topic)
         )
         twice = sum(1 for count in in_topic.values() if count > 1)
-        superseded = metric_samples(
+        superseded = checks.metric_samples(
             system.management_url, "shopsys_consumer_purchase_attempts_superseded_total"
         )[""]
         print(

@@ -28,13 +28,7 @@ from pymongo.database import Database
 from shopsys.consumer.dead_letters import ERROR_HEADER, OFFSET_HEADER, VALUE_OMITTED_HEADER
 from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings
-from tests.integration.consumer.checks import (
-    assert_final_state,
-    consumer_urls,
-    metric_samples,
-    read_topic,
-    wait_caught_up,
-)
+from tests.integration.consumer import checks
 from tests.integration.consumer.streaming import PurchaseStream
 from tests.support.polling import eventually
 
@@ -44,7 +38,7 @@ BIG = 1_500_000  # over the dead-letter topic's 1 MB limit, under the purchases 
 
 
 def _metric(base_url: str, name: str) -> float:
-    return metric_samples(base_url, name).get("", 0.0)
+    return checks.metric_samples(base_url, name).get("", 0.0)
 
 
 def _ready(base_url: str) -> int:
@@ -123,12 +117,12 @@ def test_a_missing_dead_letter_topic_parks_one_partition_and_heals_when_it_exist
             timeout=60,
             what="both poison messages dead-lettered, nothing parked",
         )
-        assert_final_state(
-            "dlq missing", mongo_database, accepted, set(), consumers=consumer_urls(system)
+        checks.assert_final_state(
+            "dlq missing", mongo_database, accepted, set(), consumers=checks.consumer_urls(system)
         )
-        wait_caught_up(kafka_settings)
+        checks.wait_caught_up(kafka_settings)
 
-        letters = read_topic(missing, missing.dlq_topic)
+        letters = checks.read_topic(missing, missing.dlq_topic)
         assert len(letters) == 2, "each poison message dead-lettered once"
         big, small = sorted(letters, key=lambda m: m.value() is not None)
         assert small.value() == b"not an event"
@@ -144,7 +138,7 @@ def test_a_missing_dead_letter_topic_parks_one_partition_and_heals_when_it_exist
 def _offset_of_big(settings: KafkaSettings) -> int:
     sizes = [
         (len(m.value() or b""), m.offset())
-        for m in read_topic(settings, settings.topic)
+        for m in checks.read_topic(settings, settings.topic)
         if m.partition() == 5
     ]
     return max(sizes)[1] or 0
@@ -173,12 +167,12 @@ def test_a_purchase_the_database_refuses_is_dead_lettered_with_the_reason(
         clash = buy(f"{run}-other", "Name 3")
         stored |= {buy(f"{run}-u{i}", f"Late {i}") for i in range(20, 25)}
 
-        assert_final_state(
-            "refused", mongo_database, stored, set(), consumers=consumer_urls(system)
+        checks.assert_final_state(
+            "refused", mongo_database, stored, set(), consumers=checks.consumer_urls(system)
         )
-        wait_caught_up(kafka_settings)
+        checks.wait_caught_up(kafka_settings)
         assert _ready(system.management_url) == 200
-        letters = read_topic(kafka_settings, kafka_settings.dlq_topic)
+        letters = checks.read_topic(kafka_settings, kafka_settings.dlq_topic)
         assert len(letters) == 1
         assert clash.encode() in (letters[0].value() or b"")
         reason = dict(letters[0].headers() or [])[ERROR_HEADER].decode()

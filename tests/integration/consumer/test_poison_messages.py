@@ -17,20 +17,12 @@ from pymongo.database import Database
 from shopsys.events import purchase_placed
 from shopsys.models import Product
 from shopsys.settings import KafkaSettings
-from tests.integration.consumer.checks import (
-    CANCEL_EVERY,
-    FAULT_PURCHASES,
-    assert_final_state,
-    consumer_urls,
-    metric_samples,
-    read_topic,
-    wait_caught_up,
-)
+from tests.integration.consumer import checks
 from tests.integration.consumer.streaming import PurchaseStream
 
 pytestmark = pytest.mark.integration
 
-PURCHASES = FAULT_PURCHASES
+PURCHASES = checks.FAULT_PURCHASES
 POISON = PURCHASES // 100
 LAMP = Product(id="p-001", name="Lamp", price_cents=100)
 
@@ -71,7 +63,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
     expected_by_value: dict[bytes, str] = {}
     with system_factory() as system:
         stream = PurchaseStream(
-            system.web_url, PURCHASES, rate=250.0, cancel_every=CANCEL_EVERY
+            system.web_url, PURCHASES, rate=250.0, cancel_every=checks.CANCEL_EVERY
         ).start()
         for index in range(POISON):
             stream.wait_for(index * PURCHASES // POISON)
@@ -91,17 +83,21 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_flows_on(
 
         accepted = stream.join()
         print(f"\n[poison] stream: {stream.summary()}; {POISON} poison messages injected")
-        stored = assert_final_state(
-            "poison", mongo_database, accepted, stream.cancelled, consumers=consumer_urls(system)
+        stored = checks.assert_final_state(
+            "poison",
+            mongo_database,
+            accepted,
+            stream.cancelled,
+            consumers=checks.consumer_urls(system),
         )
         assert not poison_ids & stored, "a poison message reached MongoDB"
-        wait_caught_up(kafka_settings)
-        dead_lettered = metric_samples(
+        checks.wait_caught_up(kafka_settings)
+        dead_lettered = checks.metric_samples(
             system.management_url, "shopsys_consumer_events_dead_lettered_total"
         )
         assert dead_lettered[""] == POISON
 
-    letters = read_topic(kafka_settings, kafka_settings.dlq_topic)
+    letters = checks.read_topic(kafka_settings, kafka_settings.dlq_topic)
     print(f"[poison] dead-letter topic holds {len(letters)} messages")
     assert len(letters) == POISON
     found = {}

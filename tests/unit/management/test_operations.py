@@ -36,6 +36,7 @@ from shopsys.management.operations.model import (
 from shopsys.management.operations.probe import KafkaProbe
 from shopsys.management.operations.snapshot import READ_IN_PROGRESS, Operations, latency
 from shopsys.management.services import ConsumerServices
+from tests.support.kafka_admin import FakeFuture
 from tests.support.management_app import GROUP, NAMES, FakeProbe, FakeReplicas, consumer_services
 
 
@@ -253,16 +254,6 @@ def test_offsets_fail_as_a_whole_rather_than_show_a_partial_topic() -> None:
         read_offsets(FakeOffsets(lose_watermark=True), "t", "t.dlq")
     with pytest.raises(ReadError, match="topic other not found"):
         read_offsets(FakeOffsets(), "other", "t.dlq")
-
-
-class FakeFuture:
-    def __init__(self, result: Any) -> None:
-        self._result = result
-
-    def result(self, timeout: float) -> Any:
-        if isinstance(self._result, Exception):
-            raise self._result
-        return self._result
 
 
 class FakeAdmin:

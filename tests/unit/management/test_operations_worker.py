@@ -20,16 +20,7 @@ from shopsys.consumer.batch import Partition
 from shopsys.consumer.lag import KafkaOffsetSource, OffsetSource
 from shopsys.management.operations.kafka_reads import ReadError, describe_group
 from shopsys.management.operations.probe_worker import READ_SHARE, Reads, serve
-
-
-class Future:
-    def __init__(self, outcome: Any) -> None:
-        self.outcome = outcome
-
-    def result(self, timeout: float) -> Any:
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        return self.outcome
+from tests.support.kafka_admin import FakeFuture
 
 
 class Admin:
@@ -44,7 +35,7 @@ class Admin:
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, Exception) and not isinstance(outcome, TimeoutError):
             raise outcome
-        return {groups[0]: Future(outcome)}
+        return {groups[0]: FakeFuture(outcome)}
 
 
 class Offsets(OffsetSource):
