@@ -19,6 +19,7 @@ from shopsys.tracing import WEB_SERVICE_NAME, Tracing, tracing_from_env, tracing
 from shopsys.web.management_client import HttpManagementReader
 from shopsys.web.openapi import Operation, build_document
 from shopsys.web.pages import page_operations, static_files
+from shopsys.web.probes import probe_operations
 from shopsys.web.routes import api_operations
 from shopsys.web.services import WebBehaviour, WebMetrics, WebServices
 from shopsys.web.shutdown import run_before_sigterm
@@ -68,7 +69,7 @@ def create_app(
 
 
 def _operations() -> list[Operation]:
-    return [*api_operations(), *page_operations()]
+    return [*api_operations(), *probe_operations(), *page_operations()]
 
 
 def build_app(kafka: KafkaSettings, web: WebSettings, management: ManagementSettings) -> Starlette:

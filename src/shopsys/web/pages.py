@@ -10,8 +10,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from shopsys.http.responses import PAGE_HEADERS, JSONResponse
-from shopsys.web import openapi as spec
-from shopsys.web.openapi import Operation
+from shopsys.web.openapi import Answer, Operation
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -26,8 +25,20 @@ async def openapi(request: Request) -> Response:
 
 def page_operations() -> list[Operation]:
     return [
-        Operation("/", "GET", storefront, spec.storefront_page()),
-        Operation("/api/v1/openapi.json", "GET", openapi, spec.this_document()),
+        Operation(
+            "/",
+            "GET",
+            storefront,
+            "The storefront page",
+            {200: Answer("HTML", schema={"type": "string"}, media_type="text/html")},
+        ),
+        Operation(
+            "/api/v1/openapi.json",
+            "GET",
+            openapi,
+            "This document",
+            {200: Answer("OpenAPI 3.1", schema={"type": "object"})},
+        ),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The public storefront API: where a purchase enters the system."""
+"""The public storefront API: where a purchase enters the system, and where it is read back."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,15 +17,41 @@ from shopsys.http.errors import (
     purchase_not_found,
     unknown_product,
 )
-from shopsys.http.input import cursor_query, identifier_param, int_query, read_json_model
-from shopsys.http.observability import metrics_response
+from shopsys.http.input import (
+    MAX_CURSOR_LENGTH,
+    cursor_query,
+    identifier_param,
+    int_query,
+    read_json_model,
+)
 from shopsys.http.responses import JSONResponse
 from shopsys.kafka.producer import Headers
-from shopsys.models import IDEMPOTENCY_KEY_PATTERN
-from shopsys.web import openapi as spec
+from shopsys.models import CURSOR_PATTERN, IDEMPOTENCY_KEY_PATTERN, Product, StoredPurchase
 from shopsys.web import use_cases
-from shopsys.web.bodies import BuyRequest, PurchaseRequest
-from shopsys.web.openapi import Operation
+from shopsys.web.bodies import (
+    BuyAccepted,
+    BuyRequest,
+    CancelAccepted,
+    CompatPurchase,
+    PurchaseAccepted,
+    PurchasePage,
+    PurchaseRequest,
+)
+from shopsys.web.openapi import (
+    DOUBTFUL,
+    IDEMPOTENCY_HEADER,
+    INVALID,
+    LOCATION,
+    PURCHASE_ID,
+    TOO_LARGE,
+    UNAVAILABLE,
+    Answer,
+    Operation,
+    error,
+    identifier_schema,
+    path_parameter,
+    query_parameter,
+)
 from shopsys.web.services import WebServices
 
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -163,57 +190,114 @@ async def get_purchase(request: Request) -> Response:
     return JSONResponse(purchase)
 
 
-async def healthz(request: Request) -> Response:
-    """Liveness: a producer that failed for good needs a new process."""
-    problem = _services(request).publisher.problem()
-    if problem is not None:
-        return JSONResponse({"status": "failed", "problems": [problem]}, status_code=503)
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    # A Kafka outage is deliberately not a condition: during one the pod stays in its
-    # Service, reads keep working and each purchase gets 503 with Retry-After, instead of
-    # every web pod leaving the Service and clients getting connection refused. A producer
-    # that can never publish again is.
-    services = _services(request)
-    if services.shutting_down:
-        return JSONResponse({"status": "shutting down"}, status_code=503)
-    problem = services.publisher.problem()
-    if problem is not None:
-        return JSONResponse({"status": "not ready", "problems": [problem]}, status_code=503)
-    return JSONResponse({"status": "ready"})
-
-
-async def metrics(request: Request) -> Response:
-    services = _services(request)
-    services.metrics.producer_queue.set(services.publisher.queue_length())
-    services.metrics.kafka_reachable.set(1 if await services.publisher.is_ready() else 0)
-    return metrics_response(services.metrics.registry)
+def _intake_answers(accepted: type[BaseModel]) -> dict[int, Answer]:
+    return {
+        202: Answer("Kafka acknowledged the event", accepted, headers=LOCATION),
+        413: TOO_LARGE,
+        422: INVALID,
+        503: DOUBTFUL,
+    }
 
 
 def api_operations() -> list[Operation]:
+    user_id = path_parameter("user_id", identifier_schema())
+    purchase_id = path_parameter("purchase_id", PURCHASE_ID)
     return [
-        Operation("/api/v1/purchases", "POST", create_purchase, spec.purchase()),
-        Operation("/api/v1/buy", "POST", buy, spec.compat_buy()),
-        Operation("/api/v1/products", "GET", list_products, spec.catalog()),
         Operation(
-            "/api/v1/users/{user_id}/purchases", "GET", user_purchases, spec.user_purchases()
+            "/api/v1/purchases",
+            "POST",
+            create_purchase,
+            "Buy a catalog product",
+            {
+                **_intake_answers(PurchaseAccepted),
+                404: error("Unknown product (`unknown_product`)"),
+            },
+            description=(
+                "Priced from the catalog when the request arrives. A retry with the same"
+                " `Idempotency-Key` is priced anew; the stored purchase is the last accepted"
+                " attempt."
+            ),
+            body=PurchaseRequest,
+            parameters=[IDEMPOTENCY_HEADER],
+        ),
+        Operation(
+            "/api/v1/buy",
+            "POST",
+            buy,
+            "Compatibility: buy a client-priced item",
+            _intake_answers(BuyAccepted),
+            description=(
+                "Not safe to retry without an `Idempotency-Key`: each request without one is a"
+                " new purchase, so a retry after a doubtful 503 may buy twice."
+            ),
+            body=BuyRequest,
+            parameters=[IDEMPOTENCY_HEADER],
+        ),
+        Operation(
+            "/api/v1/products",
+            "GET",
+            list_products,
+            "The catalog",
+            {200: Answer("All products", Product, many=True), 503: UNAVAILABLE},
+        ),
+        Operation(
+            "/api/v1/users/{user_id}/purchases",
+            "GET",
+            user_purchases,
+            "A user's purchases, newest first, one page at a time",
+            {200: Answer("One page", PurchasePage), 422: INVALID, 503: UNAVAILABLE},
+            parameters=[
+                user_id,
+                query_parameter(
+                    "limit",
+                    {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                ),
+                query_parameter(
+                    "cursor",
+                    {"type": "string", "maxLength": MAX_CURSOR_LENGTH, "pattern": CURSOR_PATTERN},
+                    "`next_cursor` of the previous page (opaque)",
+                ),
+            ],
         ),
         Operation(
             "/api/v1/users/{user_id}/purchases/{purchase_id}/cancel",
             "POST",
             cancel_purchase,
-            spec.cancel(),
+            "Cancel one of the user's purchases",
+            {
+                202: Answer(
+                    "Kafka acknowledged the cancellation", CancelAccepted, headers=LOCATION
+                ),
+                422: INVALID,
+                503: DOUBTFUL,
+            },
+            description=(
+                "Answered once Kafka acknowledged the cancellation. Whichever of the purchase"
+                " and its cancellation is processed first, the purchase ends cancelled."
+                " Cancelling twice is harmless, so a doubtful 503 may simply be retried; a"
+                " cancellation of another user's purchase changes nothing."
+            ),
+            parameters=[user_id, purchase_id, IDEMPOTENCY_HEADER],
         ),
         Operation(
             "/api/v1/getAllUserBuys/{userid}",
             "GET",
             get_all_user_buys,
-            spec.compat_user_purchases(),
+            "Compatibility: all of a user's purchases, newest first",
+            {200: Answer("Purchases", CompatPurchase, many=True), 422: INVALID, 503: UNAVAILABLE},
+            parameters=[path_parameter("userid", identifier_schema())],
         ),
-        Operation("/api/v1/purchases/{purchase_id}", "GET", get_purchase, spec.stored_purchase()),
-        Operation("/healthz", "GET", healthz, spec.liveness()),
-        Operation("/readyz", "GET", readyz, spec.readiness()),
-        Operation("/metrics", "GET", metrics, spec.metrics()),
+        Operation(
+            "/api/v1/purchases/{purchase_id}",
+            "GET",
+            get_purchase,
+            "A stored purchase",
+            {
+                200: Answer("The stored purchase", StoredPurchase),
+                404: error("Not (yet) stored"),
+                422: INVALID,
+                503: UNAVAILABLE,
+            },
+            parameters=[purchase_id],
+        ),
     ]
