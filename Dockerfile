@@ -17,7 +17,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
 # confluent-kafka and pymongo ship manylinux wheels: no compiler is needed, none is installed.
+# shopsys.devtools (`shopsys dev` and `shopsys provision`: local Kafka, FerretDB and helm, with
+# their Go and Maven sources) runs from a checkout; the image holds only what the roles run.
 RUN /opt/shopsys/bin/pip install --no-cache-dir --only-binary=confluent-kafka,pymongo . \
+    && rm -r /opt/shopsys/lib/python3*/site-packages/shopsys/devtools \
     && /opt/shopsys/bin/shopsys --help > /dev/null
 
 # --- runtime: the venv only, no build tools ---------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -263,12 +264,23 @@ def smoke(
         run_smoke(web_url, timeout=timeout, log=typer.echo)
 
 
+def _require_devtools(command: str) -> None:
+    if importlib.util.find_spec("shopsys.devtools") is None:
+        typer.echo(
+            f"shopsys {command}: the development tools are not installed here (the image holds"
+            " only the roles); run it from a checkout of the repository: pip install -e .",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @app.command("provision")
 def provision(
     cache_dir: CacheDirOpt = None,
     helm: Annotated[bool, typer.Option(help="Also build the pinned helm binary")] = True,
 ) -> None:
     """Fetch and build the local Kafka, MongoDB-wire server (FerretDB) and helm into a cache."""
+    _require_devtools("provision")
     from shopsys.devtools.provision import ProvisionError, default_cache_dir, provision_all
 
     with _fails_as("provisioning failed", ProvisionError):
@@ -309,6 +321,7 @@ def dev(
 
     The default is the quick shape: one plaintext Kafka broker. `--kafka-brokers 3
     --kafka-security sasl_ssl` runs the production shape."""
+    _require_devtools("dev")
     from shopsys.devtools.local_system import run_local_system
 
     with _fails_as("shopsys dev failed", RuntimeError):  # ProvisionError is a RuntimeError

@@ -153,3 +153,20 @@ def test_web_runs_without_mongodb_credentials(cluster: ClusterInfo, kubectl: Kub
         env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
         has_uri = any(e["name"] == "SHOPSYS_MONGODB_URI" for e in env)
         assert has_uri is expected, (role, env)
+
+
+def test_the_image_holds_only_what_the_roles_run(cluster: ClusterInfo, kubectl: Kubectl) -> None:
+    """The development tools (local Kafka, FerretDB and helm builds, with their Go and Maven
+    sources) and the test extras are not in the image the pods run; `shopsys dev` there says
+    where it runs instead of failing on an import."""
+    web = f"deployment/{cluster.release}-web"
+    present = (
+        "import importlib.util as u; print([m for m in"
+        " ('shopsys.devtools', 'pytest', 'mongomock', 'playwright') if u.find_spec(m)])"
+    )
+    out = kubectl("-n", cluster.namespace, "exec", web, "--", "python", "-c", present)
+    assert out.strip() == "[]"
+    assert kubectl("-n", cluster.namespace, "exec", web, "--", "shopsys", "version").strip()
+    dev = kubectl.run_raw("-n", cluster.namespace, "exec", web, "--", "shopsys", "dev")
+    assert dev.returncode == 2, (dev.stdout, dev.stderr)
+    assert "not installed here" in dev.stderr

@@ -87,3 +87,19 @@ def test_kafka_access_names_the_missing_users_file(
     result = runner.invoke(app, ["kafka-access", "--users-dir", str(tmp_path)])
     assert result.exit_code == 1
     assert f"kafka-access failed: cannot read {tmp_path / 'web-password'}" in result.output
+
+
+@pytest.mark.parametrize("command", ["dev", "provision"])
+def test_dev_tooling_absent_as_in_the_image_says_where_it_runs(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = cli.importlib.util.find_spec
+
+    def without_devtools(name: str, package: str | None = None) -> Any:
+        return None if name == "shopsys.devtools" else real_find_spec(name, package)
+
+    monkeypatch.setattr(cli.importlib.util, "find_spec", without_devtools)
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert "not installed here" in result.output
+    assert "pip install -e ." in result.output
