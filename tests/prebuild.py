@@ -11,7 +11,7 @@ import sys
 
 from shopsys.devtools.errors import ProvisionError
 from shopsys.devtools.provision import default_cache_dir
-from tests.cluster.cluster import is_up, layout, provision, up
+from tests.cluster.kit.cluster import is_up, layout, provision, up
 from tests.support.collector import ensure_otelcol
 
 

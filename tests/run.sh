@@ -45,7 +45,7 @@ if [ "$#" -eq 0 ]; then
   "${venv}/bin/python" -m tests.cluster packages
   prebuild_log="${TMPDIR:-/tmp}/shopsys-prebuild.$$.log"
   up_flag=()
-  if ! "${venv}/bin/python" -c 'import sys; from tests.cluster.cluster import is_up, layout
+  if ! "${venv}/bin/python" -c 'import sys; from tests.cluster.kit.cluster import is_up, layout
 sys.exit(0 if is_up(layout()) else 1)'; then
     up_flag=(--up)  # a cluster left running by tests/cluster/up is used as it is, and kept
     cluster_ours=1

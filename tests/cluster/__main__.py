@@ -10,7 +10,7 @@ from types import FrameType
 
 from shopsys.devtools.errors import ProvisionError
 
-from .cluster import down, ensure_debian_packages, provision, up
+from .kit.cluster import down, ensure_debian_packages, provision, up
 
 
 def _progress(message: str) -> None:

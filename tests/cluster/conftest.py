@@ -15,8 +15,8 @@ from pymongo import MongoClient
 
 from shopsys.devtools.errors import ProvisionError
 
-from .cluster import ClusterInfo, down, is_up, layout, read_info, up
-from .kubectl import Kubectl
+from .kit.cluster import ClusterInfo, down, is_up, layout, read_info, up
+from .kit.kubectl import Kubectl
 
 # Last: its upgrade leaves the nodes' pod template changed, so any later upgrade from the
 # tier's values (setup-env.sh does one) would roll the three nodes once more.

@@ -19,10 +19,10 @@ import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
 
-from .cluster import ClusterInfo, setup_env, tool_env
-from .kafka_tools import kafka_tool
-from .kubectl import Kubectl
-from .scaling import (
+from .kit.cluster import ClusterInfo, setup_env, tool_env
+from .kit.kafka_tools import kafka_tool
+from .kit.kubectl import Kubectl
+from .kit.scaling import (
     Release,
     ScalingRecorder,
     forget_purchases,
@@ -33,7 +33,7 @@ from .scaling import (
     wait_for_replicas,
     write_results,
 )
-from .versions import REGISTRY
+from .kit.versions import REGISTRY
 
 pytestmark = pytest.mark.cluster
 

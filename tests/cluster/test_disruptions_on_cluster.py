@@ -12,11 +12,11 @@ import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
 
-from .cluster import ClusterInfo
-from .kafka_tools import busiest_leader, kafka_node, partition_leaders
-from .kubectl import Kubectl
-from .load import LoadPod
-from .scaling import (
+from .kit.cluster import ClusterInfo
+from .kit.kafka_tools import busiest_leader, kafka_node, partition_leaders
+from .kit.kubectl import Kubectl
+from .kit.load import LoadPod
+from .kit.scaling import (
     Release,
     ScalingRecorder,
     eventually,

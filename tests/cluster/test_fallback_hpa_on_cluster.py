@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from . import manifests
-from .cluster import CHART, MONGODB_SECRET, VALUES, ClusterInfo, helm
-from .kubectl import Kubectl
-from .scaling import (
+from .kit import manifests
+from .kit.cluster import CHART, MONGODB_SECRET, VALUES, ClusterInfo, helm
+from .kit.kubectl import Kubectl
+from .kit.scaling import (
     eventually,
     get_json,
 )

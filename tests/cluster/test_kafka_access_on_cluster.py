@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .cluster import ClusterInfo
-from .kafka_tools import client_attempts, role_credentials
-from .kubectl import Kubectl
-from .scaling import Release, eventually, forget_purchases, stored_ids
+from .kit.cluster import ClusterInfo
+from .kit.kafka_tools import client_attempts, role_credentials
+from .kit.kubectl import Kubectl
+from .kit.scaling import Release, eventually, forget_purchases, stored_ids
 
 pytestmark = pytest.mark.cluster
 

@@ -15,10 +15,10 @@ import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
 
-from .cluster import CHART, ClusterInfo, helm
-from .kafka_tools import client_attempts, role_credentials
-from .kubectl import Kubectl
-from .scaling import (
+from .kit.cluster import CHART, ClusterInfo, helm
+from .kit.kafka_tools import client_attempts, role_credentials
+from .kit.kubectl import Kubectl
+from .kit.scaling import (
     Release,
     eventually,
     forget_purchases,

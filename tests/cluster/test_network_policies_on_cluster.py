@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from .cluster import ClusterInfo
-from .kubectl import Kubectl
+from .kit.cluster import ClusterInfo
+from .kit.kubectl import Kubectl
 
 pytestmark = pytest.mark.cluster
 

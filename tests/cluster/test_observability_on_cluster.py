@@ -16,8 +16,8 @@ import yaml
 
 from tests.support.polling import eventually
 
-from .cluster import ClusterInfo, helm
-from .kubectl import Kubectl
+from .kit.cluster import ClusterInfo, helm
+from .kit.kubectl import Kubectl
 
 pytestmark = pytest.mark.cluster
 

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from .cluster import ClusterInfo, helm, setup_env, tool_env
-from .kubectl import Kubectl
-from .versions import REGISTRY
+from .kit.cluster import ClusterInfo, helm, setup_env, tool_env
+from .kit.kubectl import Kubectl
+from .kit.versions import REGISTRY
 
 pytestmark = pytest.mark.cluster
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.integration.web.test_storefront_browser import browser, page
 
-from .cluster import ClusterInfo
+from .kit.cluster import ClusterInfo
 
 pytestmark = pytest.mark.cluster
 __all__ = ["browser", "page"]

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .cluster import ClusterInfo, tool_env
-from .kubectl import Kubectl
+from .kit.cluster import ClusterInfo, tool_env
+from .kit.kubectl import Kubectl
 
 pytestmark = pytest.mark.cluster
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from .cluster import ClusterInfo
-from .kubectl import Kubectl
-from .load import LoadPod
-from .scaling import (
+from .kit.cluster import ClusterInfo
+from .kit.kubectl import Kubectl
+from .kit.load import LoadPod
+from .kit.scaling import (
     Release,
     ScalingRecorder,
     forget_purchases,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from shopsys.devtools.errors import ProvisionError
-from tests.cluster.builds import kubernetes_go_mod
-from tests.cluster.images import debian_mirror
-from tests.cluster.teardown import cgroup_dirs
+from tests.cluster.kit.builds import kubernetes_go_mod
+from tests.cluster.kit.images import debian_mirror
+from tests.cluster.kit.teardown import cgroup_dirs
 
 KUBERNETES_GO_MOD = """module k8s.io/kubernetes
 

@@ -20,7 +20,7 @@ from .cluster import ClusterInfo
 from .kubectl import Kubectl
 
 T = TypeVar("T")
-RESULTS = Path(__file__).with_name("results")
+RESULTS = Path(__file__).parents[1] / "results"
 LAG_METRIC = "shopsys_consumer_lag_messages"
 
 

@@ -28,7 +28,7 @@ DEFAULT_STATE = Path("/var/lib/shopsys-cluster")
 RELEASE = "shopping-system"
 NAMESPACE = "shopping-system"
 MONGODB_SECRET = "shopsys-mongodb"  # noqa: S105 - the Secret's name, not a password
-VALUES = Path(__file__).with_name("values.yaml")
+VALUES = Path(__file__).parents[1] / "values.yaml"
 SETUP_ENV = REPO_ROOT / "setup-env.sh"
 CHART = REPO_ROOT / "chart"
 
