@@ -5,7 +5,6 @@ minute. Every purchase answered 202 is stored once."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import Counter
@@ -19,6 +18,7 @@ from .kit.cluster import CHART, ClusterInfo, helm
 from .kit.kafka_tools import client_attempts, role_credentials
 from .kit.kubectl import Kubectl
 from .kit.scaling import (
+    PeriodicSampler,
     Release,
     eventually,
     forget_purchases,
@@ -44,28 +44,6 @@ def _ready_nodes(kubectl: Kubectl, release: Release) -> int:
     selector = "app.kubernetes.io/component=kafka"
     items = get_json(kubectl, "-n", release.namespace, "get", "pods", "-l", selector)["items"]
     return sum(1 for pod in items if is_ready(pod))
-
-
-class _ReadyNodes:
-    """The count of ready Kafka nodes, sampled every 2 s while the block runs."""
-
-    def __init__(self, kubectl: Kubectl, release: Release) -> None:
-        self._kubectl, self._release = kubectl, release
-        self.samples: list[int] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="ready-nodes", daemon=True)
-
-    def __enter__(self) -> _ReadyNodes:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join(30)
-
-    def _sample(self) -> None:
-        while not self._done.wait(2.0):
-            self.samples.append(_ready_nodes(self._kubectl, self._release))
 
 
 def _answers(stream: PurchaseStream, start: float, end: float) -> Counter[str]:
@@ -132,7 +110,9 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     # More than the two steps take; stopped once they are done.
     stream = _streaming(cluster, users, purchases=int(RATE * 900), deadline_seconds=1200)
     rolled_at = time.monotonic()
-    with _ReadyNodes(kubectl, release) as ready:
+    with PeriodicSampler(
+        lambda: _ready_nodes(kubectl, release), every=2.0, name="ready-nodes"
+    ) as ready:
         _upgrade(cluster, f"--set-string=kafka.bundled.podAnnotations.rolled-by-test={users}")
     rotating_at = time.monotonic()
     status = get_json(kubectl, "-n", ns, "get", "statefulset", _statefulset(release))["status"]

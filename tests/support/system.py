@@ -12,9 +12,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from shopsys.devtools.ports import HOST, free_port
-from shopsys.devtools.roles import RoleProcess, start_roles
+from shopsys.devtools.roles import RoleProcess, role_environment, serve_role, start_roles
 from shopsys.initialize import initialize
 from shopsys.settings import KafkaSettings, MongoSettings
 
@@ -72,10 +73,22 @@ class RunningSystem:
     consumer: RoleProcess
     web_url: str
     management_url: str
+    role_env: Mapping[str, str]  # what a role added to this system runs with
+    log_dir: Path
     extra: list[RoleProcess] = field(default_factory=list)
 
     def all_roles(self) -> list[RoleProcess]:
         return [self.web, self.consumer, *self.extra]
+
+    def add_role(self, role: Literal["web", "consumer"], name: str) -> RoleProcess:
+        """One more ``shopsys serve-web`` or ``serve-consumer`` on this system's topic, group
+        and database, started now (a web learns the topic's partitions as they are now);
+        stopped with the system."""
+        process = serve_role(
+            role, free_port(), self.role_env, self.log_dir / f"{name}.log", name=name
+        )
+        self.extra.append(process)
+        return process.start()
 
 
 @contextmanager
@@ -102,6 +115,11 @@ def start_system(
         consumer=consumer,
         web_url=f"http://{HOST}:{web_port}",
         management_url=f"http://{HOST}:{management_port}",
+        role_env={
+            **role_environment(kafka_bootstrap, mongodb_uri, f"http://{HOST}:{management_port}"),
+            **isolation.environment(),
+        },
+        log_dir=log_dir,
     )
     try:
         yield system

@@ -8,9 +8,9 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from shopsys.devtools.errors import ProvisionError
@@ -133,24 +133,19 @@ class Sample:
     consumer_lag: float | None = None  # summed over the pods, when every partition reported
 
 
-@dataclass
-class ScalingRecorder:
-    """Samples a Deployment (and, for the consumer, both views of the lag) about every second."""
+class PeriodicSampler(Generic[T]):
+    """Calls ``sample`` in a thread every ``every`` seconds while the block runs: what it
+    returns goes to ``samples``, what it raises to ``errors``, with the time it happened."""
 
-    kubectl: Kubectl
-    namespace: str
-    deployment: str
-    scaled_object: str | None = None  # set: record the lag too
-    partitions: int = 12
-    samples: list[Sample] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scaling-recorder", daemon=True)
+    def __init__(self, sample: Callable[[], T], *, every: float, name: str) -> None:
+        self.samples: list[T] = []
+        self.errors: list[str] = []
         self.started = 0.0
+        self._sample_once, self._every = sample, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> ScalingRecorder:
+    def __enter__(self) -> PeriodicSampler[T]:
         self.started = time.monotonic()
         self._thread.start()
         return self
@@ -165,10 +160,30 @@ class ScalingRecorder:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append(self._sample())
+                self.samples.append(self._sample_once())
             except Exception as error:
                 self.errors.append(f"{self.elapsed():.0f}s: {error}")
-            self._stop.wait(1.0)
+            self._stop.wait(self._every)
+
+
+class ScalingRecorder(PeriodicSampler[Sample]):
+    """Samples a Deployment (and, for the consumer, both views of the lag) about every second."""
+
+    def __init__(
+        self,
+        kubectl: Kubectl,
+        namespace: str,
+        deployment: str,
+        scaled_object: str | None = None,  # set: record the lag too
+        partitions: int = 12,
+    ) -> None:
+        super().__init__(self._sample, every=1.0, name="scaling-recorder")
+        self.kubectl, self.namespace, self.deployment = kubectl, namespace, deployment
+        self.scaled_object, self.partitions = scaled_object, partitions
+
+    def __enter__(self) -> ScalingRecorder:
+        super().__enter__()
+        return self
 
     def _sample(self) -> Sample:
         at = self.elapsed()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,11 +12,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from pymongo.database import Database
 
 from shopsys.consumer.lag import KafkaOffsetSource, partition_lag
-from shopsys.devtools.ports import free_port
-from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
+from shopsys.devtools.roles import RoleProcess
 from shopsys.settings import KafkaSettings
 from tests.support.polling import eventually
-from tests.support.system import Isolation, RunningSystem
+from tests.support.system import RunningSystem
 
 CANCEL_EVERY = 10  # the fault tests' streams cancel every 10th purchase once it is accepted
 FAULT_PURCHASES = 3_000  # a fault test's stream: at FAULT_RATE, 15 s for its faults to land in
@@ -120,26 +118,6 @@ def wait_caught_up(settings: KafkaSettings, timeout: float = 30.0) -> None:
         return True if last[0] == 0 else None
 
     eventually(caught_up, timeout=timeout, every=0.5, what=lambda: f"lag 0 (last seen {last[0]})")
-
-
-def add_consumer(
-    system: RunningSystem,
-    isolation: Isolation,
-    *,
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    log_dir: Path,
-    name: str,
-) -> RoleProcess:
-    """One more ``shopsys serve-consumer`` in the same group; stopped with the system."""
-    port = free_port()
-    env = {
-        **role_environment(kafka_bootstrap, mongodb_uri, system.management_url),
-        **isolation.environment(),
-    }
-    role = serve_role("consumer", port, env, log_dir / f"{name}.log", name=name)
-    system.extra.append(role)
-    return role.start()
 
 
 def management_url(role: RoleProcess) -> str:

@@ -7,7 +7,6 @@ of purchase ids in MongoDB is exactly the set answered 202, with no duplicates.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from tests.integration.consumer.checks import (
     CANCEL_EVERY,
     FAULT_PURCHASES,
     FAULT_RATE,
-    add_consumer,
     assert_final_state,
     consumer_urls,
     management_url,
@@ -27,7 +25,6 @@ from tests.integration.consumer.checks import (
 )
 from tests.integration.consumer.streaming import PurchaseStream
 from tests.support.polling import eventually
-from tests.support.system import Isolation
 
 pytestmark = pytest.mark.integration
 
@@ -70,29 +67,16 @@ def test_rebalance_when_a_consumer_joins_and_another_leaves_mid_stream(
     system_factory: Any,
     mongo_database: Database[Any],
     kafka_settings: KafkaSettings,
-    isolation: Isolation,
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    tmp_path: Path,
 ) -> None:
     with system_factory() as system:
-
-        def consumer(name: str) -> Any:
-            return add_consumer(
-                system,
-                isolation,
-                kafka_bootstrap=kafka_bootstrap,
-                mongodb_uri=mongodb_uri,
-                log_dir=tmp_path,
-                name=name,
-            )
-
-        second = consumer("consumer-b")
+        second = system.add_role("consumer", "consumer-b")
         stream = PurchaseStream(
             system.web_url, PURCHASES, rate=RATE, cancel_every=CANCEL_EVERY
         ).start()
         stream.wait_for(PURCHASES // 3)
-        third = consumer("consumer-c")  # joins: cooperative-sticky moves a few partitions
+        third = system.add_role(
+            "consumer", "consumer-c"
+        )  # joins: cooperative-sticky moves a few partitions
         stream.wait_for(2 * PURCHASES // 3)
         started = time.monotonic()
         exit_code = second.stop(timeout=30)  # SIGTERM: finish the batch, commit, leave

@@ -16,34 +16,19 @@ import asyncio
 import json
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pymongo.database import Database
 
-from shopsys.devtools.ports import free_port
 from shopsys.devtools.provision import KafkaBroker
-from shopsys.devtools.roles import RoleProcess, role_environment, serve_role
 from shopsys.kafka.admin import ensure_topics
 from shopsys.settings import KafkaSettings
 from tests.integration.consumer import checks
 from tests.integration.consumer.streaming import PRODUCTS, PurchaseStream
-from tests.support.system import Isolation, RunningSystem
 
 pytestmark = pytest.mark.integration
-
-
-def _web(
-    system: RunningSystem, isolation: Isolation, kafka: str, mongodb: str, log_dir: Path
-) -> RoleProcess:
-    """One more serve-web, started now: it learns the topic's partitions as they are now."""
-    port = free_port()
-    env = {**role_environment(kafka, mongodb, system.management_url), **isolation.environment()}
-    web = serve_role("web", port, env, log_dir / "web-b.log", name="web-b")
-    system.extra.append(web)
-    return web.start()
 
 
 async def _cancel_all(web_url: str, orders: list[tuple[str, str]]) -> set[str]:
@@ -74,10 +59,6 @@ def test_cancellations_racing_their_purchases_across_partitions(
     system_factory: Any,
     mongo_database: Database[Any],
     kafka_settings: KafkaSettings,
-    isolation: Isolation,
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    tmp_path: Path,
 ) -> None:
     with system_factory() as system:
         httpx.get(f"{system.web_url}/api/v1/products", timeout=5).raise_for_status()  # cached
@@ -87,7 +68,7 @@ def test_cancellations_racing_their_purchases_across_partitions(
 
         grown = kafka_settings.model_copy(update={"topic_partitions": 24})
         ensure_topics(grown)
-        web_b = _web(system, isolation, kafka_bootstrap, mongodb_uri, tmp_path)
+        web_b = system.add_role("web", "web-b")
         users = {pid: f"user-{index % 200:03d}" for index, pid in first.accepted.items()}
         to_cancel = [(users[pid], pid) for index, pid in first.accepted.items() if index % 3 == 0]
 

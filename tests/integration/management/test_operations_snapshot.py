@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from shopsys.devtools.provision import KafkaBroker
 from shopsys.management.operations.probe import START_ALLOWANCE_SECONDS
 from shopsys.settings import KafkaSettings
-from tests.integration.consumer.checks import add_consumer, management_url
+from tests.integration.consumer.checks import management_url
 from tests.support.polling import eventually
 from tests.support.system import Isolation
 
@@ -50,20 +49,10 @@ def test_snapshot_reports_the_group_its_members_lag_and_moving_counts(
     system_factory: Any,
     isolation: Isolation,
     kafka_settings: KafkaSettings,
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    tmp_path: Path,
 ) -> None:
     partitions = kafka_settings.topic_partitions
     with system_factory(env=OPS_ENV) as system:
-        second = add_consumer(
-            system,
-            isolation,
-            kafka_bootstrap=kafka_bootstrap,
-            mongodb_uri=mongodb_uri,
-            log_dir=tmp_path,
-            name="consumer-2",
-        )
+        second = system.add_role("consumer", "consumer-2")
         replicas = [system.management_url, management_url(second)]
         seen: list[Any] = []
         before = eventually(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from prometheus_client import CollectorRegistry, Gauge
 
 from shopsys.consumer.batch import Batch, Partition, decode, next_offsets
 from shopsys.consumer.dead_letters import Poison, provenance_headers
-from shopsys.consumer.lag import LagMonitor, OffsetSource
+from shopsys.consumer.lag import LagMonitor
+from tests.support.offsets import FakeOffsets
 from tests.support.polling import eventually
 from tests.unit.consumer.fakes import TOPIC, event
 
@@ -55,28 +55,11 @@ def test_dead_letter_headers_carry_the_provenance() -> None:
     assert len(error) == 1_000
 
 
-class _Offsets(OffsetSource):
-    def __init__(self) -> None:
-        self.committed_offsets: dict[Partition, int] = {}
-        self.high: dict[Partition, int] = {}
-        self.low: dict[Partition, int] = {}
-        self.fail = False
-
-    def committed(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
-        if self.fail:
-            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
-        return {p: self.committed_offsets.get(p, -1001) for p in partitions}
-
-    def watermarks(self, partitions: Iterable[Partition], *, latest: bool) -> dict[Partition, int]:
-        source = self.high if latest else self.low
-        return {p: source.get(p, 0) for p in partitions}
-
-
 P0, P1 = (TOPIC, 0), (TOPIC, 1)
 
 
-def _monitor(owned: set[Partition]) -> tuple[_Offsets, Gauge, LagMonitor]:
-    offsets = _Offsets()
+def _monitor(owned: set[Partition]) -> tuple[FakeOffsets, Gauge, LagMonitor]:
+    offsets = FakeOffsets()
     gauge = Gauge("lag", "lag", ["topic", "partition"], registry=CollectorRegistry())
     return offsets, gauge, LagMonitor(offsets, gauge, lambda: owned, interval=0.01)
 
@@ -109,11 +92,11 @@ def test_revoked_partitions_leave_the_gauge() -> None:
 
 def test_the_monitor_thread_survives_broker_errors() -> None:
     offsets, _gauge, monitor = _monitor({P0})
-    offsets.fail = True
+    offsets.fail = KafkaException(KafkaError(KafkaError._TRANSPORT))
     monitor.start()
     try:
         time.sleep(0.05)  # several failed refreshes, logged not raised
-        offsets.fail = False
+        offsets.fail = None
         offsets.high = {P0: 4}
         eventually(
             lambda: True if monitor.lag == {P0: 4} else None,

@@ -21,8 +21,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from starlette.testclient import TestClient
 
-from shopsys.consumer.batch import Partition
-from shopsys.consumer.lag import OffsetSource, PartitionOffsets, lag_of
+from shopsys.consumer.lag import PartitionOffsets, lag_of
 from shopsys.consumer.metrics import ConsumerMetrics
 from shopsys.management.app import create_app
 from shopsys.management.operations.kafka_reads import ReadError, describe_group, read_offsets
@@ -38,6 +37,7 @@ from shopsys.management.operations.snapshot import READ_IN_PROGRESS, Operations,
 from shopsys.management.services import ConsumerServices
 from tests.support.kafka_admin import FakeFuture
 from tests.support.management_app import GROUP, NAMES, FakeProbe, FakeReplicas, consumer_services
+from tests.support.offsets import FakeOffsets
 
 
 class Clock:
@@ -208,30 +208,17 @@ def test_snapshot_route_is_open_and_never_cached(client: tuple[TestClient, FakeP
     assert response.json()["offsets"]["lag_total"] == 3
 
 
-class FakeOffsets(OffsetSource):
+def _three_partitions_and_a_dlq() -> FakeOffsets:
     """A topic of three partitions (one never committed) and a DLQ of two."""
-
-    def __init__(self, *, lose_watermark: bool = False) -> None:
-        self.high = {("t", 0): 10, ("t", 1): 4, ("t", 2): 9, ("t.dlq", 0): 2, ("t.dlq", 1): 1}
-        self.low = {("t", 2): 6}
-        self.committed_offsets = {("t", 0): 8, ("t", 1): 4}
-        self.lose_watermark = lose_watermark
-
-    def partitions(self, topic: str) -> set[Partition]:
-        return {p for p in self.high if p[0] == topic}
-
-    def committed(self, partitions: Any) -> dict[Partition, int]:
-        return {p: self.committed_offsets.get(p, -1001) for p in partitions}
-
-    def watermarks(self, partitions: Any, *, latest: bool) -> dict[Partition, int]:
-        found = {p: (self.high if latest else self.low)[p] for p in partitions}
-        if self.lose_watermark:
-            found.pop(("t", 1), None)
-        return found
+    return FakeOffsets(
+        committed={("t", 0): 8, ("t", 1): 4},
+        high={("t", 0): 10, ("t", 1): 4, ("t", 2): 9, ("t.dlq", 0): 2, ("t.dlq", 1): 1},
+        low={("t", 2): 6},
+    )
 
 
 def test_offsets_cover_every_partition_and_start_uncommitted_ones_at_the_low_watermark() -> None:
-    view = read_offsets(FakeOffsets(), "t", "t.dlq")
+    view = read_offsets(_three_partitions_and_a_dlq(), "t", "t.dlq")
     assert [(p.partition, p.high, p.position, p.lag) for p in view.partitions] == [
         (0, 10, 8, 2),
         (1, 4, 4, 0),
@@ -250,10 +237,12 @@ def test_the_page_and_the_lag_gauge_share_one_lag_rule() -> None:
 
 
 def test_offsets_fail_as_a_whole_rather_than_show_a_partial_topic() -> None:
+    offsets = _three_partitions_and_a_dlq()
+    offsets.lost.add(("t", 1))
     with pytest.raises(ReadError, match="1 partitions"):
-        read_offsets(FakeOffsets(lose_watermark=True), "t", "t.dlq")
+        read_offsets(offsets, "t", "t.dlq")
     with pytest.raises(ReadError, match="topic other not found"):
-        read_offsets(FakeOffsets(), "other", "t.dlq")
+        read_offsets(_three_partitions_and_a_dlq(), "other", "t.dlq")
 
 
 class FakeAdmin:

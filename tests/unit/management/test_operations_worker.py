@@ -5,7 +5,6 @@ requests share one deadline instead of each getting the whole timeout."""
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import io
 import json
 import os
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException
 
-from shopsys.consumer.batch import Partition
 from shopsys.consumer.lag import KafkaOffsetSource, OffsetSource
 from shopsys.management.operations.kafka_reads import ReadError, describe_group
 from shopsys.management.operations.probe_worker import READ_SHARE, Reads, serve
 from tests.support.kafka_admin import FakeFuture
+from tests.support.offsets import FakeOffsets
 
 
 class Admin:
@@ -38,33 +37,14 @@ class Admin:
         return {groups[0]: FakeFuture(outcome)}
 
 
-class Offsets(OffsetSource):
-    """One partition, committed; records the deadlines it was given."""
-
-    def __init__(self, *, fail: BaseException | None = None) -> None:
-        self.deadlines: list[float] = []
-        self.fail = fail
-
-    @contextlib.contextmanager
-    def deadline(self, seconds: float) -> Iterator[None]:
-        self.deadlines.append(seconds)
-        yield
-
-    def partitions(self, topic: str) -> set[Partition]:
-        if self.fail is not None:
-            raise self.fail
-        return {(topic, 0)}
-
-    def committed(self, partitions: Any) -> dict[Partition, int]:
-        return dict.fromkeys(partitions, 3)
-
-    def watermarks(self, partitions: Any, *, latest: bool) -> dict[Partition, int]:
-        return dict.fromkeys(partitions, 5 if latest else 0)
+def _offsets(fail: BaseException | None = None) -> FakeOffsets:
+    """One partition, committed."""
+    return FakeOffsets(committed={("t", 0): 3}, high={("t", 0): 5}, fail=fail)
 
 
 def _reads(admin: Admin, source: OffsetSource | None = None) -> Reads:
     return Reads(
-        source=source or Offsets(),
+        source=source or _offsets(),
         admin=admin,
         topic="t",
         dlq_topic="t.dlq",
@@ -92,11 +72,11 @@ def test_a_group_read_that_times_out_is_an_answer_within_its_share_of_the_timeou
 
 
 def test_offsets_reads_share_a_deadline_of_their_share_of_the_timeout() -> None:
-    source = Offsets()
+    source = _offsets()
     answer = _ask(_reads(Admin(), source), "offsets", 3.0)
     assert answer["ok"]["partitions"] == [{"partition": 0, "high": 5, "position": 3}]
     assert source.deadlines == [pytest.approx(READ_SHARE * 3.0)]
-    timed_out = _ask(_reads(Admin(), Offsets(fail=TimeoutError())), "offsets", 3.0)
+    timed_out = _ask(_reads(Admin(), _offsets(TimeoutError())), "offsets", 3.0)
     assert timed_out == {"error": "no answer from Kafka in 2.4s"}
 
 
