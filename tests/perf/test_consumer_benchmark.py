@@ -38,15 +38,15 @@ from shopsys.models import Product
 from shopsys.settings import ConsumerSettings, KafkaSettings
 from shopsys.store import PurchaseStore, purchase_document
 from tests.perf.machine import MachineLoad, peak_rss_mib, process_cpu_seconds
+from tests.results import result_file
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.benchmark]
 
 EVENTS = int(os.environ.get("SHOPSYS_BENCH_EVENTS", "50000"))
 NAIVE_SAMPLE = min(EVENTS, 3_000)
 STAGE_SAMPLE = min(EVENTS, 20_000)
 BATCH = ConsumerSettings().batch_size
 COMMAND = ".venv/bin/pytest tests/perf/test_consumer_benchmark.py -s"
-RESULTS = Path(__file__).parent / "results" / "consumer.md"
 PRODUCTS = [Product(id=f"p-{i:03d}", name=f"Item {i}", price_cents=100 + i) for i in range(1, 7)]
 
 
@@ -297,8 +297,7 @@ def test_consumer_throughput_against_the_limit_and_the_naive_baseline(bench: Ben
     ]
     report = "\n".join(lines)
     print("\n" + report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
+    result_file("perf", "consumer.md").write_text(report)
     assert run.rate > 0
 
 

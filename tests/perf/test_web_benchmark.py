@@ -54,10 +54,10 @@ from tests.perf.machine import (
     process_cpu_seconds,
     thread_cpu_seconds,
 )
+from tests.results import result_file
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.benchmark]
 
-RESULTS = Path(__file__).with_name("results") / "web.md"
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = 32
 WARMUP_SECONDS = 2.0
@@ -377,6 +377,5 @@ def test_purchase_cost_and_latency_against_the_baseline_and_buy(bench: Bench) ->
             "",
         ]
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
+    result_file("perf", "web.md").write_text(report)
     print("\n" + report)

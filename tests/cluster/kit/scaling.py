@@ -9,18 +9,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from shopsys.devtools.errors import ProvisionError
+from tests.results import result_file
 from tests.support.polling import eventually as poll
 
 from .cluster import ClusterInfo
 from .kubectl import Kubectl
 
 T = TypeVar("T")
-RESULTS = Path(__file__).parents[1] / "results"
 LAG_METRIC = "shopsys_consumer_lag_messages"
 
 
@@ -263,6 +262,5 @@ def write_results(name: str, title: str, rows: list[tuple[str, str]], notes: str
     lines = [f"# {title}", "", notes, "", "| measure | value |", "|---|---|"]
     lines += [f"| {measure} | {value} |" for measure, value in rows]
     report = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(report)
+    result_file("cluster", f"{name}.md").write_text(report)
     return report

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.results import result_file
 from tests.support.browser import checked_page, chromium
 from tests.support.polling import eventually
 from tests.support.system import RunningSystem
 
 pytestmark = pytest.mark.integration
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
 SLOW_CONSUMER = {"SHOPSYS_CONSUMER_BATCH_SIZE": "1", "SHOPSYS_OPS_CACHE_SECONDS": "0.5"}
 LOAD_SECONDS = 4
 
@@ -119,6 +119,5 @@ def run(browser: Any, system: RunningSystem) -> None:
         assert all(0 < v < 10_000 for v in latency)  # milliseconds
 
         time.sleep(1.5)  # one more point at zero for the picture
-        RESULTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(RESULTS / "ops-page.png"), full_page=True)
+        page.screenshot(path=str(result_file("integration", "ops-page.png")), full_page=True)
         print(f"\n[ops page] accepted={accepted} peak lag={peak} points={len(plotted)}")
