@@ -6,6 +6,7 @@ A cluster that `tests/cluster/up` left running is used as it is and left running
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -17,6 +18,7 @@ from shopsys.devtools.errors import ProvisionError
 
 from .kit.cluster import ClusterInfo, down, is_up, layout, read_info, up
 from .kit.kubectl import Kubectl
+from .kit.scaling import forget_purchases
 
 # Last: its upgrade leaves the nodes' pod template changed, so any later upgrade from the
 # tier's values (setup-env.sh does one) would roll the three nodes once more.
@@ -71,3 +73,20 @@ def mongodb(cluster: ClusterInfo) -> Iterator[Any]:
         yield client["shopping"]
     finally:
         client.close()
+
+
+@pytest.fixture
+def run_users(mongodb: Any) -> Iterator[Callable[[str], str]]:
+    """``run_users("scale")`` is a user-id prefix of this test's own ("scale-1a2b3c4d"); every
+    purchase of those users is removed after the test, also when it fails: the tier's FerretDB
+    answers a user's history by scanning the collection, so a failed test's leftovers would
+    slow every later test's reads."""
+    made: list[str] = []
+
+    def prefix(kind: str) -> str:
+        made.append(f"{kind}-{uuid.uuid4().hex[:8]}")
+        return made[-1]
+
+    yield prefix
+    for user_prefix in made:
+        forget_purchases(mongodb, user_prefix)

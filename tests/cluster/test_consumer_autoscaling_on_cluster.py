@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,6 @@ from .kit.kubectl import Kubectl
 from .kit.scaling import (
     Release,
     ScalingRecorder,
-    forget_purchases,
     get_json,
     is_ready,
     pods,
@@ -151,7 +150,7 @@ def image_tag(kubectl: Kubectl, namespace: str, deployment: str) -> str:
 
 
 def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any, run_users: Callable[[str], str]
 ) -> None:
     """On one backlog: KEDA scales the consumer out to the partition
     count, `helm upgrade` with a new image tag completes there, a consumer pod force-killed
@@ -159,7 +158,7 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     release = Release.of(cluster)
     ns, consumer = release.namespace, release.consumer
     wait_for_replicas(kubectl, ns, consumer, 1, timeout=600)
-    prefix = f"scale-{uuid.uuid4().hex[:8]}"
+    prefix = run_users("scale")
     # SASL_SSL to three nodes, each purchase on two before its 202, on the node's 2 CPUs.
     stream = PurchaseStream(
         cluster.web, BACKLOG, concurrency=64, user_prefix=prefix, deadline_seconds=300
@@ -214,7 +213,6 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
             what="the consumer back at 1 replica",
         )
     stored = stored_ids(mongodb, prefix)
-    forget_purchases(mongodb, prefix)
     lost = accepted - set(stored)
     # _id is the purchase id, so a purchase stored twice shows as an id never answered 202
     # (a retried request published anew).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from .kit.scaling import (
     Release,
     ScalingRecorder,
     eventually,
-    forget_purchases,
     get_json,
     is_ready,
     keda_lag,
@@ -92,7 +91,7 @@ CONSUMER_MAXIMUM = 12  # consumer.autoscaling.maxReplicas as shipped
 
 
 def test_the_kafka_leader_killed_under_load_loses_nothing(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any, run_users: Callable[[str], str]
 ) -> None:
     """The Kafka node that leads most `purchases` partitions is force-deleted while
     `shopsys load` runs in the cluster. Its partitions fail over to in-sync replicas; until
@@ -106,8 +105,7 @@ def test_the_kafka_leader_killed_under_load_loses_nothing(
     leaders = partition_leaders(kubectl, release, "purchases")
     victim = busiest_leader(leaders)
     kafka_pod = kafka_node(release, victim)
-    run = uuid.uuid4().hex[:8]
-    stream_users, load_users = f"outage-{run}", f"outload-{run}"
+    stream_users, load_users = run_users("outage"), run_users("outload")
     stream = PurchaseStream(
         cluster.web,
         STREAM,
@@ -179,8 +177,6 @@ def test_the_kafka_leader_killed_under_load_loses_nothing(
         return lag if lag == 0 else None
 
     eventually(lag_settled, timeout=120, what="KEDA's lag back to 0 after the failover")
-    forget_purchases(mongodb, stream_users)
-    forget_purchases(mongodb, load_users)
     report = write_results(
         "kafka-leader-loss",
         "The Kafka node leading most partitions killed under load",

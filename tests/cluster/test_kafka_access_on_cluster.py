@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,13 +15,13 @@ import pytest
 from .kit.cluster import ClusterInfo
 from .kit.kafka_tools import client_attempts, role_credentials
 from .kit.kubectl import Kubectl
-from .kit.scaling import Release, eventually, forget_purchases, stored_ids
+from .kit.scaling import Release, eventually, stored_ids
 
 pytestmark = pytest.mark.cluster
 
 
 def test_the_brokers_let_each_role_do_its_part_and_nothing_more(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any, run_users: Callable[[str], str]
 ) -> None:
     release = Release.of(cluster)
     web = role_credentials(kubectl, release, "web")
@@ -49,7 +50,7 @@ def test_the_brokers_let_each_role_do_its_part_and_nothing_more(
     for denied in ("web reads purchases", "consumer reads another group"):
         assert results[denied] in {"TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED"}
 
-    users = f"acl-{uuid.uuid4().hex[:6]}"
+    users = run_users("acl")
     answer = httpx.post(
         f"{cluster.web}/api/v1/purchases",
         json={"user_id": f"{users}-1", "product_id": "p-001"},
@@ -60,4 +61,3 @@ def test_the_brokers_let_each_role_do_its_part_and_nothing_more(
         lambda: stored_ids(mongodb, users) or None, timeout=120, what="a purchase after it all"
     )
     assert stored == [answer.json()["purchase_id"]]
-    forget_purchases(mongodb, users)

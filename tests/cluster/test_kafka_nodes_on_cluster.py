@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +21,6 @@ from .kit.scaling import (
     PeriodicSampler,
     Release,
     eventually,
-    forget_purchases,
     get_json,
     is_ready,
     stored_ids,
@@ -96,7 +95,7 @@ def _streaming(
 
 
 def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any, run_users: Callable[[str], str]
 ) -> None:
     """While purchases go in: a `helm upgrade` that changes the nodes' pod template, which
     replaces them one at a time, each waiting for the previous to be back in sync (never
@@ -105,7 +104,7 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     and the two Deployments restarted. The old password is refused afterwards."""
     release = Release.of(cluster)
     ns, users_secret = release.namespace, f"{release.fullname}-kafka-users"
-    users = f"roll-{uuid.uuid4().hex[:8]}"
+    users = run_users("roll")
     old = {role: role_credentials(kubectl, release, role) for role in ROTATED}
     # More than the two steps take; stopped once they are done.
     stream = _streaming(cluster, users, purchases=int(RATE * 900), deadline_seconds=1200)
@@ -141,7 +140,6 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     ]
     results = client_attempts(kubectl, release, attempts)
     stored = _all_stored(mongodb, users, accepted)
-    forget_purchases(mongodb, users)
     roll_answers = _answers(stream, rolled_at, rotating_at)
     rotation_answers = _answers(stream, rotating_at, rotated_at)
     print(
@@ -185,13 +183,13 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
 
 
 def test_one_node_away_for_a_minute_keeps_purchases_going(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any, run_users: Callable[[str], str]
 ) -> None:
     """The StatefulSet scaled to two nodes for a minute, then back: with min.insync.replicas
     2 every partition still has two in sync, so purchases keep being accepted; the rate is
     reported against the rate with all three."""
     release = Release.of(cluster)
-    users = f"away-{uuid.uuid4().hex[:8]}"
+    users = run_users("away")
     stream = _streaming(
         cluster, users, purchases=int(RATE * 2 * AWAY_SECONDS), deadline_seconds=600
     )
@@ -217,7 +215,6 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
     away_rate = _accepted_per_second(stream, away, back)
     answers = _answers(stream, away, back)
     stored = _all_stored(mongodb, users, accepted)
-    forget_purchases(mongodb, users)
     print(
         "\n"
         + write_results(

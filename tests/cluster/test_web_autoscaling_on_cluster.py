@@ -6,8 +6,7 @@ The figures are observations written to tests/cluster/results/.
 from __future__ import annotations
 
 import json
-import uuid
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +16,6 @@ from .kit.load import LoadPod
 from .kit.scaling import (
     Release,
     ScalingRecorder,
-    forget_purchases,
     wait_for_replicas,
     write_results,
 )
@@ -30,7 +28,7 @@ LIGHT_SECONDS = 160  # a trickle that keeps requests flowing through the scale-d
 
 
 def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
-    cluster: ClusterInfo, kubectl: Kubectl, mongodb: Any
+    cluster: ClusterInfo, kubectl: Kubectl, run_users: Callable[[str], str]
 ) -> None:
     """`shopsys load` in a Pod drives web CPU above the HPA's target; KEDA's
     HPA adds web pods and, once the load stops, brings web back to 2. A trickle of requests
@@ -41,7 +39,7 @@ def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
     # Catalog reads (web caches the catalog) and purchases; no history reads: against the
     # tier's FerretDB (SQLite) they scan the collection and saturate it at this rate, and it
     # is web's CPU this test is about.
-    prefix = f"webload-{uuid.uuid4().hex[:8]}"
+    prefix = run_users("webload")
     users = f"--user-prefix={prefix}"
     mix = "--mix=purchase=1,products=3"
     with ScalingRecorder(kubectl, ns, web) as recorder:
@@ -64,7 +62,6 @@ def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
             what="web back at 2 replicas",
         )
         trickle = light.summary()
-    forget_purchases(mongodb, prefix)
     peak = recorder.peak()
     report = write_results(
         "autoscaling-web",

@@ -42,9 +42,9 @@ def test_relative_links_resolve(doc: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         linked = doc.parent / path if path else doc
-        if not linked.exists():
-            broken.append(target)
-        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+        if not linked.exists() or (
+            anchor and linked.suffix == ".md" and anchor not in anchors(linked)
+        ):
             broken.append(target)
     assert not broken, f"{doc.relative_to(ROOT)}: {broken}"
 
