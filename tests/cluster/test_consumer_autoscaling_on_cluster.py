@@ -2,8 +2,8 @@
 tests/cluster/values.yaml) on real lag, and nothing is lost or duplicated on the way out and
 back, through an upgrade at maximum scale and a pod killed mid-drain.
 
-The figures are observations written to tests/cluster/results/; the assertions are the
-invariants, with generous deadlines.
+The figures are observations written to test-results/cluster/ (with a plot); the assertions
+are the invariants, with generous deadlines.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
+from tests.support.plots import Mark, Panel
 
+from .kit import plots
 from .kit.cluster import ClusterInfo, setup_env, tool_env
 from .kit.kafka_tools import kafka_tool
 from .kit.kubectl import Kubectl
@@ -28,6 +30,7 @@ from .kit.scaling import (
     get_json,
     is_ready,
     pods,
+    stored_counter,
     stored_ids,
     wait_for_replicas,
     write_results,
@@ -169,6 +172,7 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     with (
         web_held_at_minimum(kubectl, release),
         ScalingRecorder(kubectl, ns, consumer, scaled_object=consumer) as recorder,
+        stored_counter(mongodb, prefix) as counts,
     ):
         # On 2 shared CPUs one consumer drains faster than the web pods accept purchases, so
         # no backlog would build. A broker quota on fetches makes the consumers the slow
@@ -255,6 +259,28 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
         "paused-replicas), so that the node's CPU requests fit the 12 consumers.",
     )
     print("\n" + report)
+    plots.plot(
+        "autoscaling-consumer",
+        f"Consumer autoscaling on Kafka lag: {len(accepted):,} purchases, 0 to {PARTITIONS}"
+        " pods and back",
+        [
+            Panel("consumer pods", plots.replicas(recorder, "consumer")),
+            Panel("lag (messages)", plots.lag(recorder)),
+            Panel(
+                "purchases",
+                plots.answers(recorder.started, stream.answers, "host stream")
+                + plots.stored(recorder.started, counts, "host stream"),
+            ),
+        ],
+        [
+            Mark(out.at, "first scale-out"),
+            Mark(at_max.at, f"{PARTITIONS} ready"),
+            Mark(upgrade_started, "helm upgrade"),
+            Mark(killed, "a pod force-killed"),
+            Mark(drained.at, "lag 0"),
+            Mark(back.at, "back at 1"),
+        ],
+    )
     assert not lost, f"{len(lost)} accepted purchases are not stored"
     assert not extra, f"{len(extra)} stored purchases were never answered 202"
     assert peak <= PARTITIONS, recorder.trace()

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
+from tests.support.plots import Mark, Panel
 
+from .kit import plots
 from .kit.cluster import ClusterInfo
 from .kit.kafka_tools import busiest_leader, kafka_node, partition_leaders
 from .kit.kubectl import Kubectl
@@ -208,6 +210,18 @@ def test_the_kafka_leader_killed_under_load_loses_nothing(
         f"{OUTAGE_LOAD_SECONDS} s.",
     )
     print("\n" + report)
+    since_kill = killed_at - web_pods.started
+    plots.plot(
+        "kafka-leader-loss",
+        f"The Kafka node leading {list(leaders.values()).count(victim)} of {len(leaders)}"
+        " partitions killed under load",
+        [
+            Panel("pods", plots.replicas(web_pods, "web") + plots.replicas(consumers, "consumer")),
+            Panel("lag (messages)", plots.lag(consumers)),
+            Panel("purchases", plots.answers(web_pods.started, stream.answers, "host stream")),
+        ],
+        [Mark(since_kill, f"{kafka_pod} killed"), Mark(back, "its successor ready")],
+    )
     # _id is the purchase id: a purchase stored twice would be an id never answered 202.
     assert set(stored) == accepted, f"{len(set(stored) - accepted)} stored, never accepted"
     assert load_stored >= bought["statuses"]["202"], "a purchase answered 202 is missing"

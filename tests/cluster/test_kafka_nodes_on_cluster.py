@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from tests.integration.consumer.streaming import PurchaseStream
+from tests.support.plots import Line, Mark, Panel
 
+from .kit import plots
 from .kit.cluster import CHART, ClusterInfo, helm
 from .kit.kafka_tools import client_attempts, role_credentials
 from .kit.kubectl import Kubectl
@@ -43,6 +45,36 @@ def _ready_nodes(kubectl: Kubectl, release: Release) -> int:
     selector = "app.kubernetes.io/component=kafka"
     items = get_json(kubectl, "-n", release.namespace, "get", "pods", "-l", selector)["items"]
     return sum(1 for pod in items if is_ready(pod))
+
+
+def _ready_nodes_sampler(kubectl: Kubectl, release: Release) -> PeriodicSampler[tuple[float, int]]:
+    """(monotonic time, ready Kafka nodes), every 2 s while the block runs."""
+    return PeriodicSampler(
+        lambda: (time.monotonic(), _ready_nodes(kubectl, release)), every=2.0, name="ready-nodes"
+    )
+
+
+def _counts(ready: PeriodicSampler[tuple[float, int]]) -> list[int]:
+    return [count for _, count in ready.samples]
+
+
+def _plot(
+    name: str,
+    title: str,
+    stream: PurchaseStream,
+    ready: PeriodicSampler[tuple[float, int]],
+    marks: list[Mark],
+) -> None:
+    nodes = [(at - stream.started_at, float(count)) for at, count in ready.samples]
+    plots.plot(
+        name,
+        title,
+        [
+            Panel("Kafka nodes ready", [Line("ready", nodes, step=True)]),
+            Panel("purchases", plots.answers(stream.started_at, stream.answers, "host stream")),
+        ],
+        marks,
+    )
 
 
 def _answers(stream: PurchaseStream, start: float, end: float) -> Counter[str]:
@@ -109,9 +141,7 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     # More than the two steps take; stopped once they are done.
     stream = _streaming(cluster, users, purchases=int(RATE * 900), deadline_seconds=1200)
     rolled_at = time.monotonic()
-    with PeriodicSampler(
-        lambda: _ready_nodes(kubectl, release), every=2.0, name="ready-nodes"
-    ) as ready:
+    with _ready_nodes_sampler(kubectl, release) as ready:
         _upgrade(cluster, f"--set-string=kafka.bundled.podAnnotations.rolled-by-test={users}")
     rotating_at = time.monotonic()
     status = get_json(kubectl, "-n", ns, "get", "statefulset", _statefulset(release))["status"]
@@ -149,7 +179,7 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
             "A rolling update of the Kafka nodes and a password rotation, under load",
             [
                 ("`helm upgrade` rolling 3 nodes", f"{rotating_at - rolled_at:.0f} s"),
-                ("ready nodes during it (min)", str(min(ready.samples, default=0))),
+                ("ready nodes during it (min)", str(min(_counts(ready), default=0))),
                 ("host stream answers during it", str(dict(roll_answers))),
                 (
                     "202s per second during it (offered)",
@@ -171,10 +201,21 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
             f"cluster, {RATE:.0f} purchases/s from the host.",
         )
     )
+    _plot(
+        "kafka-rolling-update",
+        "A rolling update of the Kafka nodes, then a password rotation, under load",
+        stream,
+        ready,
+        [
+            Mark(rolled_at - stream.started_at, "helm upgrade: the roll"),
+            Mark(rotating_at - stream.started_at, "passwords removed, helm upgrade"),
+            Mark(rotated_at - stream.started_at, "web and consumer restarted"),
+        ],
+    )
     assert new["web"][1] != old["web"][1]
     assert new["consumer"][1] != old["consumer"][1]
     assert len(ready.samples) >= 10, ready.samples  # the roll was watched
-    assert min(ready.samples) >= NODES - 1, ready.samples
+    assert min(_counts(ready)) >= NODES - 1, ready.samples
     assert set(stream.statuses) <= {"202", "503"}, stream.statuses
     assert "_AUTHENTICATION" in results[attempts[0][0]], results
     assert results[attempts[1][0]] == "ok", results
@@ -193,22 +234,23 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
     stream = _streaming(
         cluster, users, purchases=int(RATE * 2 * AWAY_SECONDS), deadline_seconds=600
     )
-    before = time.monotonic()
-    time.sleep(AWAY_SECONDS / 3)
-    scale = ["-n", release.namespace, "scale", "statefulset", _statefulset(release)]
-    away = time.monotonic()
-    kubectl(*scale, f"--replicas={NODES - 1}")
-    try:
-        time.sleep(AWAY_SECONDS)
-    finally:
-        back = time.monotonic()
-        kubectl(*scale, f"--replicas={NODES}")
-    eventually(
-        lambda: True if _ready_nodes(kubectl, release) == NODES else None,
-        timeout=600,
-        what="the third node back in sync",
-    )
-    rejoined = time.monotonic()
+    with _ready_nodes_sampler(kubectl, release) as ready:
+        before = time.monotonic()
+        time.sleep(AWAY_SECONDS / 3)
+        scale = ["-n", release.namespace, "scale", "statefulset", _statefulset(release)]
+        away = time.monotonic()
+        kubectl(*scale, f"--replicas={NODES - 1}")
+        try:
+            time.sleep(AWAY_SECONDS)
+        finally:
+            back = time.monotonic()
+            kubectl(*scale, f"--replicas={NODES}")
+        eventually(
+            lambda: True if _ready_nodes(kubectl, release) == NODES else None,
+            timeout=600,
+            what="the third node back in sync",
+        )
+        rejoined = time.monotonic()
     stream.stop()
     accepted = stream.join()
     all_rate = _accepted_per_second(stream, before, away)
@@ -230,6 +272,17 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
             "Written by tests/cluster/test_kafka_nodes_on_cluster.py on the tier's one-node "
             f"cluster, {RATE:.0f} purchases/s offered from the host.",
         )
+    )
+    _plot(
+        "kafka-node-away",
+        "One Kafka node away for a minute under load",
+        stream,
+        ready,
+        [
+            Mark(away - stream.started_at, "scaled to 2 nodes"),
+            Mark(back - stream.started_at, "scaled back to 3"),
+            Mark(rejoined - stream.started_at, "3 ready"),
+        ],
     )
     assert away_rate >= 0.8 * all_rate, (away_rate, all_rate, answers)
     assert set(stream.statuses) <= {"202", "503"}, stream.statuses

@@ -1,6 +1,6 @@
 """The HPA that KEDA made scales web on CPU under in-cluster load, and back, with no bare 5xx.
 
-The figures are observations written to tests/cluster/results/.
+The figures are observations written to test-results/cluster/ (with a plot).
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.support.plots import Mark, Panel
+
+from .kit import plots
 from .kit.cluster import ClusterInfo
 from .kit.kubectl import Kubectl
 from .kit.load import LoadPod
@@ -82,6 +85,17 @@ def test_web_scales_on_cpu_under_in_cluster_load_answering_only_503s(
         "of the release's image in namespace shopsys-load.",
     )
     print("\n" + report)
+    plots.plot(
+        "autoscaling-web",
+        f"Web autoscaling on CPU: {loaded['requests_per_s']} requests/s from 64 in-cluster clients",
+        [Panel("web pods", plots.replicas(recorder, "web"))],
+        [
+            Mark(light_started, "load starts"),
+            Mark(out.at, "first scale-out"),
+            Mark(stopped, "load ends"),
+            Mark(back.at, "back at 2"),
+        ],
+    )
     for summary in (loaded, trickle):
         unexpected = {
             status: count

@@ -3,7 +3,7 @@
 One ``shopsys serve-consumer`` process is measured in the same run as its limit (raw pymongo
 ``insert_many`` of the same documents into the same server) and as the naive baseline of the
 original project (one ``insert_one`` per message, offsets auto-committed). Figures are
-printed and written to tests/perf/results/consumer.md.
+printed and written to test-results/perf/consumer.md.
 
     .venv/bin/pytest tests/perf/test_consumer_benchmark.py -s
 

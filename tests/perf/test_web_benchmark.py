@@ -8,7 +8,7 @@ per purchase at the maximum rate (the web process's split by thread), the produc
 the producer sent for them, the purchase route's p50 and p99 at half its maximum rate against
 `POST /api/v1/buy` (the same producer without the catalog), and the web
 process's peak RSS; and the latency of Kafka alone at the same rate
-(tests/perf/kafka_alone.py). Writes tests/perf/results/web.md.
+(tests/perf/kafka_alone.py). Writes test-results/perf/web.md.
 
     .venv/bin/pytest tests/perf/test_web_benchmark.py -s
 

@@ -251,6 +251,18 @@ def stored_ids(mongodb: Any, user_prefix: str) -> list[str]:
     return [d["_id"] for d in mongodb.purchases.find(_of_users(user_prefix), {"_id": 1})]
 
 
+def stored_counter(
+    mongodb: Any, user_prefix: str, every: float = 5.0
+) -> PeriodicSampler[tuple[float, int]]:
+    """(monotonic time, how many purchases of the users `user_prefix`- are stored), sampled
+    every `every` seconds while the block runs."""
+
+    def count() -> tuple[float, int]:
+        return time.monotonic(), mongodb.purchases.count_documents(_of_users(user_prefix))
+
+    return PeriodicSampler(count, every=every, name="stored-count")
+
+
 def forget_purchases(mongodb: Any, user_prefix: str) -> None:
     """Remove a test's purchases once checked: the tier's FerretDB (SQLite) answers a user's
     history by scanning the collection, so tens of thousands of leftovers slow every later
