@@ -55,6 +55,7 @@ from tests.perf.machine import (
     thread_cpu_seconds,
 )
 from tests.results import result_file
+from tests.support.plots import latency_distribution
 
 pytestmark = [pytest.mark.integration, pytest.mark.benchmark]
 
@@ -226,6 +227,10 @@ def _produce_totals(url: str, quiet_since: float) -> tuple[float, float]:
     )
 
 
+def _latencies(summaries: list[Summary]) -> list[float]:
+    return [seconds for summary in summaries for seconds in summary.latencies_s]
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -379,3 +384,18 @@ def test_purchase_cost_and_latency_against_the_baseline_and_buy(bench: Bench) ->
     )
     result_file("perf", "web.md").write_text(report)
     print("\n" + report)
+    latency_distribution(
+        result_file("perf", "web-latency.svg"),
+        f"serve-web: latency at half the maximum rate ({half_rate:,.0f}/s, {ROUNDS} runs each)"
+        " and at the maximum",
+        {
+            f"POST /api/v1/purchases at {half_rate:,.0f}/s": _latencies(halves["purchase"]),
+            f"POST /api/v1/buy at {half_rate:,.0f}/s": _latencies(halves["buy"]),
+            "POST /api/v1/purchases at the max rate": _latencies(
+                [m.summary for m in runs["purchase"]]
+            ),
+            "baseline (no Kafka) at the max rate": _latencies(
+                [m.summary for m in runs["baseline"]]
+            ),
+        },
+    )

@@ -41,6 +41,8 @@ class Summary:
     endpoints: dict[str, int]
     dropped: int
     failures: int
+    # every request's latency in seconds, in order: for a distribution beyond the percentiles
+    latencies_s: array[float] = field(default_factory=lambda: array("d"), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +114,7 @@ class Recorder:
             endpoints=dict(sorted(self.endpoints.items())),
             dropped=self.dropped,
             failures=self._failures,
+            latencies_s=ordered,
         )
 
 

@@ -79,6 +79,8 @@ def test_percentiles_and_summary() -> None:
     assert summary.requests_per_s == 2.0
     assert summary.failures == 2
     assert summary.statuses == {"202": 2, "503": 1, "timeout": 1}
+    assert list(summary.latencies_s) == [0.010, 0.020, 0.030, 1.0]
+    assert "latencies_s" not in summary.as_dict()  # --json prints the percentiles only
     text = format_summary(summary)
     assert "2.0 req/s" in text
     assert "503: 1" in text
