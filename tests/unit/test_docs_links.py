@@ -51,3 +51,18 @@ def test_relative_links_resolve(doc: Path) -> None:
 
 def test_anchors_follow_the_github_rule() -> None:
     assert {"test-it", "what-an-answer-means", "run-it"} <= anchors(ROOT / "README.md")
+
+
+REPO_PATH = re.compile(r"`((?:src|tests|chart|docs)/[\w./*-]+)`")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_repository_paths_named_in_backquotes_exist(doc: Path) -> None:
+    """A file or folder of the repository named in a doc (`src/...`, `tests/...`, `chart/...`,
+    `docs/...`; a * matches) exists: the docs describe the tree as it is."""
+    missing = [
+        named
+        for named in REPO_PATH.findall(doc.read_text())
+        if not any(ROOT.glob(named.rstrip("/")))
+    ]
+    assert not missing, f"{doc.relative_to(ROOT)}: {missing}"
