@@ -233,9 +233,11 @@ def kafka_access(
         float, typer.Option(help="Give up after this many seconds of Kafka refusing or down")
     ] = 300.0,
 ) -> None:
-    """As a Kafka admin (the SHOPSYS_KAFKA_SASL_* user, a super user): set each role's
-    SCRAM-SHA-512 password and the ACLs that let it do its part and nothing else. Idempotent;
-    run again with new passwords to rotate them."""
+    """Set each role's Kafka password and ACLs, as a Kafka admin. Idempotent.
+
+    The admin is the SHOPSYS_KAFKA_SASL_* user (a super user). Each role gets a SCRAM-SHA-512
+    password and the ACLs that let it do its part and nothing else; run again with new
+    passwords to rotate them."""
     _stop_on_sigterm("kafka-access")
     from shopsys.initialize import InitTimeoutError, grant_kafka_access
     from shopsys.kafka.access import UsersFileError, read_role_users
@@ -279,7 +281,10 @@ def provision(
     cache_dir: CacheDirOpt = None,
     helm: Annotated[bool, typer.Option(help="Also build the pinned helm binary")] = True,
 ) -> None:
-    """Fetch and build the local Kafka, MongoDB-wire server (FerretDB) and helm into a cache."""
+    """Build the local Kafka, MongoDB-wire server and helm into a cache (from a checkout).
+
+    The servers `shopsys dev` and the tests run; installed from a checkout of the repository
+    (pip install -e .), not in the image."""
     _require_devtools("provision")
     from shopsys.devtools.provision import ProvisionError, default_cache_dir, provision_all
 
@@ -317,7 +322,9 @@ def dev(
         ),
     ] = KafkaSecurityOption.plaintext,
 ) -> None:
-    """Run the whole system on this machine without Kubernetes, until Ctrl-C or SIGTERM.
+    """Run the whole system on this machine without Kubernetes (from a checkout).
+
+    Kafka, FerretDB and both roles as local processes, until Ctrl-C or SIGTERM.
 
     The default is the quick shape: one plaintext Kafka broker. `--kafka-brokers 3
     --kafka-security sasl_ssl` runs the production shape."""

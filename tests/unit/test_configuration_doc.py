@@ -1,4 +1,4 @@
-"""The README's configuration table is the documentation of the settings: keep them in step."""
+"""docs/configuration.md is the documentation of the settings: keep them in step."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings
 
 from shopsys import settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 SETTINGS_CLASSES = [
     value
     for value in vars(settings).values()
@@ -19,7 +19,7 @@ SETTINGS_CLASSES = [
 
 
 def _documented() -> dict[str, str]:
-    rows = re.findall(r"^\| `(SHOPSYS_[A-Z0-9_]+)` \| ([^|]+) \|", README.read_text(), re.M)
+    rows = re.findall(r"^\| `(SHOPSYS_[A-Z0-9_]+)` \| ([^|]+) \|", CONFIGURATION.read_text(), re.M)
     return {name: default.strip().strip("`") for name, default in rows}
 
 
@@ -29,7 +29,7 @@ def test_every_setting_is_documented_with_its_default(settings_class: type[BaseS
     prefix = str(settings_class.model_config["env_prefix"])
     for name, field in settings_class.model_fields.items():
         variable = (prefix + name).upper()
-        assert variable in documented, f"{variable} is missing from the README"
+        assert variable in documented, f"{variable} is missing from docs/configuration.md"
         default = field.default
         if default is None:
             assert documented[variable] == "unset", variable
