@@ -58,27 +58,44 @@ def _counts(ready: PeriodicSampler[tuple[float, int]]) -> list[int]:
     return [count for _, count in ready.samples]
 
 
-def _plot(
+def _report(
     name: str,
     title: str,
+    rows: list[tuple[str, str]],
     stream: PurchaseStream,
+    accepted: set[str],
+    stored: list[str],
     ready: PeriodicSampler[tuple[float, int]],
-    marks: list[Mark],
+    marks: dict[float, str],
 ) -> None:
-    nodes = [(at - stream.started_at, float(count)) for at, count in ready.samples]
+    """The run's table (with the host stream's figures) and its timeline; ``marks`` are
+    monotonic times."""
+    rows = [
+        *rows,
+        ("host stream (retried with its Idempotency-Key)", stream.summary()),
+        ("stored / accepted", f"{len(set(stored) & accepted)} / {len(accepted)}"),
+    ]
+    notes = (
+        "Written by tests/cluster/test_kafka_nodes_on_cluster.py on the tier's one-node cluster, "
+        f"{RATE:.0f} purchases/s offered from the host."
+    )
+    print("\n" + write_results(name, title, rows, notes))
+    started = stream.started_at
+    nodes = [(at - started, float(count)) for at, count in ready.samples]
     plots.plot(
         name,
         title,
         [
             Panel("Kafka nodes ready", [Line("ready", nodes, step=True)]),
-            Panel("purchases", plots.answers(stream.started_at, stream.answers, "host stream")),
+            Panel("purchases", plots.answers(started, stream.answers, "host stream")),
         ],
-        marks,
+        [Mark(at - started, label) for at, label in marks.items()],
     )
 
 
-def _answers(stream: PurchaseStream, start: float, end: float) -> Counter[str]:
-    return Counter(status for at, status in stream.answers if start <= at < end)
+def _answers(stream: PurchaseStream, start: float, end: float) -> dict[str, int]:
+    """The stream's answers between ``start`` and ``end`` (monotonic), counted by status."""
+    return dict(Counter(status for at, status in stream.answers if start <= at < end))
 
 
 def _accepted_per_second(stream: PurchaseStream, start: float, end: float) -> float:
@@ -170,47 +187,36 @@ def test_upgrades_that_roll_the_nodes_and_rotate_the_passwords_lose_nothing(
     ]
     results = client_attempts(kubectl, release, attempts)
     stored = _all_stored(mongodb, users, accepted)
-    roll_answers = _answers(stream, rolled_at, rotating_at)
-    rotation_answers = _answers(stream, rotating_at, rotated_at)
-    print(
-        "\n"
-        + write_results(
-            "kafka-rolling-update",
-            "A rolling update of the Kafka nodes and a password rotation, under load",
-            [
-                ("`helm upgrade` rolling 3 nodes", f"{rotating_at - rolled_at:.0f} s"),
-                ("ready nodes during it (min)", str(min(_counts(ready), default=0))),
-                ("host stream answers during it", str(dict(roll_answers))),
-                (
-                    "202s per second during it (offered)",
-                    f"{_accepted_per_second(stream, rolled_at, rotating_at):.1f} ({RATE:.0f})",
-                ),
-                (
-                    "rotation: `helm upgrade`, web and consumer restarted",
-                    f"{rotated_at - rotating_at:.0f} s",
-                ),
-                ("host stream answers during the rotation", str(dict(rotation_answers))),
-                (
-                    "old / new web password",
-                    f"{results[attempts[0][0]]} / {results[attempts[1][0]]}",
-                ),
-                ("host stream (retried with its Idempotency-Key)", stream.summary()),
-                ("stored / accepted", f"{len(set(stored) & accepted)} / {len(accepted)}"),
-            ],
-            "Written by tests/cluster/test_kafka_nodes_on_cluster.py on the tier's one-node "
-            f"cluster, {RATE:.0f} purchases/s from the host.",
-        )
-    )
-    _plot(
+    _report(
         "kafka-rolling-update",
         "A rolling update of the Kafka nodes, then a password rotation, under load",
-        stream,
-        ready,
         [
-            Mark(rolled_at - stream.started_at, "helm upgrade: the roll"),
-            Mark(rotating_at - stream.started_at, "passwords removed, helm upgrade"),
-            Mark(rotated_at - stream.started_at, "web and consumer restarted"),
+            ("`helm upgrade` rolling 3 nodes", f"{rotating_at - rolled_at:.0f} s"),
+            ("ready nodes during it (min)", str(min(_counts(ready), default=0))),
+            ("host stream answers during it", str(_answers(stream, rolled_at, rotating_at))),
+            (
+                "202s per second during it (offered)",
+                f"{_accepted_per_second(stream, rolled_at, rotating_at):.1f} ({RATE:.0f})",
+            ),
+            (
+                "rotation: `helm upgrade`, web and consumer restarted",
+                f"{rotated_at - rotating_at:.0f} s",
+            ),
+            (
+                "host stream answers during the rotation",
+                str(_answers(stream, rotating_at, rotated_at)),
+            ),
+            ("old / new web password", f"{results[attempts[0][0]]} / {results[attempts[1][0]]}"),
         ],
+        stream,
+        accepted,
+        stored,
+        ready,
+        {
+            rolled_at: "helm upgrade: the roll",
+            rotating_at: "passwords removed, helm upgrade",
+            rotated_at: "web and consumer restarted",
+        },
     )
     assert new["web"][1] != old["web"][1]
     assert new["consumer"][1] != old["consumer"][1]
@@ -255,36 +261,22 @@ def test_one_node_away_for_a_minute_keeps_purchases_going(
     accepted = stream.join()
     all_rate = _accepted_per_second(stream, before, away)
     away_rate = _accepted_per_second(stream, away, back)
-    answers = _answers(stream, away, back)
     stored = _all_stored(mongodb, users, accepted)
-    print(
-        "\n"
-        + write_results(
-            "kafka-node-away",
-            "One Kafka node away for a minute under load",
-            [
-                ("202s per second, all nodes / one away", f"{all_rate:.1f} / {away_rate:.1f}"),
-                ("host stream answers while one was away", str(dict(answers))),
-                ("the node back → in sync (ready)", f"{rejoined - back:.0f} s"),
-                ("host stream (retried with its Idempotency-Key)", stream.summary()),
-                ("stored / accepted", f"{len(set(stored) & accepted)} / {len(accepted)}"),
-            ],
-            "Written by tests/cluster/test_kafka_nodes_on_cluster.py on the tier's one-node "
-            f"cluster, {RATE:.0f} purchases/s offered from the host.",
-        )
-    )
-    _plot(
+    _report(
         "kafka-node-away",
         "One Kafka node away for a minute under load",
-        stream,
-        ready,
         [
-            Mark(away - stream.started_at, "scaled to 2 nodes"),
-            Mark(back - stream.started_at, "scaled back to 3"),
-            Mark(rejoined - stream.started_at, "3 ready"),
+            ("202s per second, all nodes / one away", f"{all_rate:.1f} / {away_rate:.1f}"),
+            ("host stream answers while one was away", str(_answers(stream, away, back))),
+            ("the node back → in sync (ready)", f"{rejoined - back:.0f} s"),
         ],
+        stream,
+        accepted,
+        stored,
+        ready,
+        {away: "scaled to 2 nodes", back: "scaled back to 3", rejoined: "3 ready"},
     )
-    assert away_rate >= 0.8 * all_rate, (away_rate, all_rate, answers)
+    assert away_rate >= 0.8 * all_rate, (away_rate, all_rate, _answers(stream, away, back))
     assert set(stream.statuses) <= {"202", "503"}, stream.statuses
     assert len(stored) == len(set(stored))
     assert set(stored) == accepted

@@ -30,6 +30,13 @@ class Acks:
     p95_ms: float
     p99_ms: float
 
+    @classmethod
+    def of(cls, sent: int, acknowledged: list[float]) -> Acks:
+        """``sent`` events, of which ``acknowledged`` (their latencies in seconds) were."""
+        ordered = sorted(acknowledged)
+        p50, p95, p99 = (percentile(ordered, share) * 1000 for share in (0.50, 0.95, 0.99))
+        return cls(sent, sent - len(ordered), p50, p95, p99)
+
 
 def produce_at_rate(kafka: KafkaSettings, rate: float, seconds: float) -> Acks:
     """``rate`` purchase events a second for ``seconds``, each timed from ``produce()`` to
@@ -68,14 +75,7 @@ def produce_at_rate(kafka: KafkaSettings, rate: float, seconds: float) -> Acks:
     finally:
         stopping.set()
         poller.join()
-    latencies.sort()
-    return Acks(
-        sent=count,
-        failed=count - len(latencies),
-        p50_ms=percentile(latencies, 0.50) * 1000,
-        p95_ms=percentile(latencies, 0.95) * 1000,
-        p99_ms=percentile(latencies, 0.99) * 1000,
-    )
+    return Acks.of(count, latencies)
 
 
 def _event(i: int) -> PurchasePlaced:
