@@ -73,9 +73,10 @@ class RunningSystem:
     consumer: RoleProcess
     web_url: str
     management_url: str
-    role_env: Mapping[str, str]  # what a role added to this system runs with
-    log_dir: Path
     extra: list[RoleProcess] = field(default_factory=list)
+    # what a role added to this system runs with; None when its roles were started by hand
+    role_env: Mapping[str, str] | None = None
+    log_dir: Path | None = None
 
     def all_roles(self) -> list[RoleProcess]:
         return [self.web, self.consumer, *self.extra]
@@ -84,6 +85,8 @@ class RunningSystem:
         """One more ``shopsys serve-web`` or ``serve-consumer`` on this system's topic, group
         and database, started now (a web learns the topic's partitions as they are now);
         stopped with the system."""
+        if self.role_env is None or self.log_dir is None:
+            raise AssertionError("this system's roles were started by hand: add more the same way")
         process = serve_role(
             role, free_port(), self.role_env, self.log_dir / f"{name}.log", name=name
         )
