@@ -65,6 +65,14 @@ class LoadPod:
         self.kubectl.apply([self.manifest])
         return self
 
+    def stop(self) -> None:
+        """End the run now, as Ctrl-C would: `shopsys load` (the Pod's PID 1) stops sending and
+        still prints its summary. A run that has ended already is left as it is."""
+        interrupt = "import os, signal; os.kill(1, signal.SIGINT)"
+        self.kubectl(
+            "-n", NAMESPACE, "exec", self.name, "--", "python", "-c", interrupt, check=False
+        )
+
     def summary(self) -> dict[str, Any]:
         deadline = time.monotonic() + self.duration + 180
         while True:
