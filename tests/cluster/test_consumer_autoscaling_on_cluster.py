@@ -261,7 +261,7 @@ def test_consumer_scales_on_lag_upgrades_at_its_maximum_and_loses_nothing(
     print("\n" + report)
     plots.plot(
         "autoscaling-consumer",
-        f"Consumer autoscaling on Kafka lag: {len(accepted):,} purchases, 0 to {PARTITIONS}"
+        f"Consumer autoscaling on Kafka lag: {len(accepted):,} purchases, 1 to {PARTITIONS}"
         " pods and back",
         [
             Panel("consumer pods", plots.replicas(recorder, "consumer")),
