@@ -2,6 +2,8 @@
 tools the tests run.
 
 Nothing here skips: a missing tool is a failure with a message that says how to get it.
+
+Past 300 lines: rendering, schema loading and tool provisioning that every chart test shares.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ pinned prometheus-operator module, the rules checked by Prometheus' own `promtoo
 alert unit-tested by `promtool test rules` on series that should and should not fire it. That
 every expression returns real series from the running roles is
 tests/integration/test_monitoring_with_prometheus.py.
+
+Past 300 lines: every rule, alert and dashboard query, over the same renders.
 """
 
 from __future__ import annotations

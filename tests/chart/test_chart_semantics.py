@@ -1,5 +1,8 @@
 """What the rendered manifests must mean, whatever the scenario: one image, wiring between
-the roles, credentials, the bundled Kafka and MongoDB, init and helm test, network policies."""
+the roles, credentials, the bundled Kafka and MongoDB, init and helm test, network policies.
+
+Past 300 lines: the chart's cross-object rules, each a short test over the same renders.
+"""
 
 from __future__ import annotations
 

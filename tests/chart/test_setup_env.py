@@ -1,4 +1,7 @@
-"""setup-env.sh run for real against stub kubectl/helm/kind/docker that record their calls."""
+"""setup-env.sh run for real against stub kubectl/helm/kind/docker that record their calls.
+
+Past 300 lines: every path through setup-env.sh against one sandbox of fake tools.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,8 @@ printed and written to test-results/perf/consumer.md.
     .venv/bin/pytest tests/perf/test_consumer_benchmark.py -s
 
 SHOPSYS_BENCH_EVENTS sets the number of events (default 50000).
+
+Past 300 lines: the benchmark, its baselines and its report are one measurement.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ the machine's noise, and the report is written where its figures are measured.
 
 The consumer role runs on an idle topic, so the MongoDB writes of the events do not compete
 with the web process for the CPU: this measures the web role and Kafka, nothing else.
+
+Past 300 lines: the servers, the runs, the goals and the report are one measurement.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Unit tests for the pure parts of shopsys.devtools.provision (no real servers here)."""
+"""Unit tests for the pure parts of shopsys.devtools.provision (no real servers here).
+
+Past 300 lines: every provisioning recipe's cache rules, against the same fake downloads.
+"""
 
 from __future__ import annotations
 

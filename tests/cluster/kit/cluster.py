@@ -1,6 +1,8 @@
 """Bring the cluster up with the system installed by setup-env.sh, and take it all down again.
 
 `tests/cluster/up` and `down` call `up()` and `down()`; the pytest tier uses the same two.
+
+Past 300 lines: up and down, in the order they must happen, read best in one place.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ No image registry is reachable here, so every image starts from a Debian root fi
 by debootstrap (from the machine's own Debian mirror) or from scratch with a static binary.
 The shopsys image itself is not built here: setup-env.sh builds it from the project's
 Dockerfile, with PYTHON_IMAGE pointing at `python_base`.
+
+Past 300 lines: one recipe per local image of the tier, each short.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The consumer loop against an in-memory Kafka and mongomock: commits, DLQ, retries, revokes."""
+"""The consumer loop against an in-memory Kafka and mongomock: commits, DLQ, retries, revokes.
+
+Past 300 lines: the loop's cases share one fake consumer and store, and read best together.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The operations page without servers: the snapshot, its parts, its routes and Kafka reads,
-with fakes that subclass the real interfaces."""
+with fakes that subclass the real interfaces.
+
+Past 300 lines: every part of the snapshot with the fakes it shares.
+"""
 
 from __future__ import annotations
 
